@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+pytest_plugins = ["infra.evidence.pytest_plugin"]  # last results for ./scripts/evidence
 CLAIM_IDS = frozenset(c["id"] for c in tomllib.loads((REPO / "claims.toml").read_text())["claim"])
 
 

@@ -1,0 +1,1 @@
+"""The platform every domain package stands on: settings, database, security, errors."""

@@ -1,0 +1,1 @@
+"""Sites: a tenant's websites and their settings (name, origins, persona, language, phase)."""

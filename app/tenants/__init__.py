@@ -1,0 +1,1 @@
+"""Tenants: the customer account, its plan, members, roles and invitations."""

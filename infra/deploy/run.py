@@ -1,0 +1,62 @@
+"""Run the deploy with pyinfra's own CLI and report what it changed.
+
+The lab (and `cloop-ops deploy`) call this; a second run that changes nothing is the proof
+that every operation reads the host's state first.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from infra.inventory import INVENTORIES, REPO
+
+DEPLOY = REPO / "infra" / "deploy" / "deploy.py"
+TOTAL = re.compile(r"Grand total\s+(\d+)\s+(\d+|-)\s+(\d+|-)\s+(\d+|-)")
+
+
+class DeployError(Exception):
+    """pyinfra failed; the message names the operation and host from its output."""
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    operations: int
+    changed: int
+    seconds: float
+    log: Path
+
+
+def deploy(inventory: str, log: Path, group_data: list[Path] | None = None) -> DeployResult:
+    """`pyinfra inventories/<name>.py infra/deploy/deploy.py`; output goes to `log`."""
+    cmd = [sys.executable, "-m", "pyinfra", str(INVENTORIES / f"{inventory}.py"), str(DEPLOY)]
+    for folder in [INVENTORIES / "group_data", *(group_data or [])]:
+        cmd += ["--group-data", str(folder)]
+    started = time.monotonic()
+    with log.open("w") as out:
+        result = subprocess.run(
+            [*cmd, "-y"], cwd=REPO, stdout=out, stderr=subprocess.STDOUT, check=False
+        )
+    output = log.read_text()
+    if result.returncode != 0:
+        raise DeployError(f"deploy failed: {_failure(output)} (full output: {log})")
+    total = TOTAL.search(output)
+    if total is None:
+        raise DeployError(f"deploy: no summary in pyinfra's output ({log})")
+    ops, changed = (int(v) if v != "-" else 0 for v in total.groups()[:2])
+    return DeployResult(ops, changed, time.monotonic() - started, log)
+
+
+def _failure(output: str) -> str:
+    """The operation that failed and pyinfra's error line, from its output."""
+    current = ""
+    for line in output.splitlines():
+        if line.startswith("--> Starting operation:"):
+            current = line.removeprefix("--> Starting operation:").strip()
+        if "Error" in line or "error" in line:
+            return f"{current}: {line.strip()}" if current else line.strip()
+    return "pyinfra exited with an error"

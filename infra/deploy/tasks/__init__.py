@@ -1,0 +1,1 @@
+"""One task file per concern, included in order by `infra/deploy/deploy.py`."""

@@ -1,0 +1,1 @@
+"""The evidence report: every claim of claims.toml, the tests that prove it, their last result."""

@@ -1,0 +1,203 @@
+"""`lab up | verify | down`: Helsinki in a box, provisioned and deployed as production is.
+
+`up` builds (or reuses) the rootfs, starts the lab's package mirror and egress probe, provisions
+the `lab` inventory through the Hetzner API stand-in (whose lab backend boots a container per
+server), deploys with pyinfra and verifies with testinfra. Each step prints as it starts and a
+failure names its step (and host); `down` removes what the lab state records, nothing else.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from infra import inventory
+from infra.deploy.run import DeployResult, deploy
+from infra.lab import machine, state
+from infra.lab.backend import LabBackend
+from infra.lab.paths import CACHE, GROUP_DATA, STATE_DIR
+from infra.lab.rootfs import ensure_rootfs
+from infra.provision import provision
+from infra.standins.hetzner import running
+from infra.verify import VerifyResult, verify
+
+INVENTORY = "lab"
+KEY = STATE_DIR / "id_ed25519"
+
+
+class StepError(Exception):
+    """A lab step failed: `step` names it, the message says what and on which host."""
+
+    def __init__(self, step: str, message: str) -> None:
+        super().__init__(f"lab {step} failed: {message}")
+        self.step = step
+
+
+@dataclass
+class Progress:
+    """Prints `==> [n] step` lines and keeps each step's duration."""
+
+    out: Callable[[str], None] = print
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def step(self, name: str, what: str) -> Iterator[None]:
+        self.out(f"==> [{len(self.timings) + 1}] {name}: {what}")
+        started = time.monotonic()
+        try:
+            yield
+        except StepError:
+            raise
+        except Exception as exc:
+            raise StepError(name, str(exc) or type(exc).__name__) from exc
+        self.timings[name] = time.monotonic() - started
+        self.out(f"    done in {self.timings[name]:.1f} s")
+
+
+@dataclass
+class UpResult:
+    deploy: DeployResult
+    verify: VerifyResult | None
+    timings: dict[str, float]
+
+
+def up(progress: Progress, run_verify: bool = True) -> UpResult:
+    """Bring the lab up from nothing (or from a cached rootfs)."""
+    with progress.step("rootfs", "Debian 13 image (mmdebstrap, cached)"):
+        path, built = ensure_rootfs()
+        progress.out(f"    {'built' if built else 'cached'}: {path}")
+    with progress.step("services", "lab mirror and egress probe on loopback"):
+        ensure_key()
+        mirror_port = start_mirror()
+        probe_port = start_probe()
+    with progress.step("provision", "servers through the Hetzner API stand-in"):
+        provision_lab(progress.out)
+    with progress.step("deploy", "base hardening with pyinfra"):
+        write_group_data(mirror_port, probe_port)
+        result = deploy(INVENTORY, STATE_DIR / "deploy.log", [GROUP_DATA])
+        progress.out(f"    {result.operations} operations, {result.changed} changed")
+    checked = None
+    if run_verify:
+        with progress.step("verify", "testinfra suite against the lab"):
+            checked = run_checks()
+    return UpResult(result, checked, progress.timings)
+
+
+def run_checks() -> VerifyResult:
+    result = verify(INVENTORY, STATE_DIR / "verify.log", [GROUP_DATA])
+    if not result.ok:
+        raise RuntimeError(f"{result.failed} check(s) failed, see {result.log}")
+    return result
+
+
+def ensure_key() -> None:
+    """The lab's operator key, made at run time (never committed)."""
+    if not KEY.exists():
+        STATE_DIR.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "cloop-lab", "-f", str(KEY)],
+            check=True,
+        )
+
+
+def start_mirror() -> int:
+    port_file = STATE_DIR / "mirror.port"
+    port_file.unlink(missing_ok=True)
+    machine.spawn(
+        [sys.executable, "-m", "infra.lab.mirror", "--cache", str(CACHE / "mirror"),
+         "--port-file", str(port_file)],
+        STATE_DIR / "mirror.log", "mirror lab",
+    )  # fmt: skip
+    machine.wait_for(port_file.exists, 10, "the lab mirror did not start")
+    return int(port_file.read_text())
+
+
+def start_probe() -> int:
+    """A listener outside every allow-list: lab hosts must not reach it (egress checks)."""
+    root = STATE_DIR / "probe"
+    root.mkdir(exist_ok=True)
+    port = machine.free_port()
+    machine.spawn(
+        [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory", str(root),
+         str(port)],
+        STATE_DIR / "probe.log", "probe lab",
+    )  # fmt: skip
+    machine.wait_for(lambda: machine.port_open(port), 10, "the egress probe did not start")
+    return port
+
+
+def lab_inventory() -> inventory.Inventory:
+    return inventory.load(INVENTORY).with_data(ssh_keys={"operator": f"{KEY}.pub"})
+
+
+def provision_lab(out: Callable[[str], None]) -> None:
+    inv = lab_inventory()
+    data = inv.data
+    backend = LabBackend(data.location, data.network_zone, data.private_network.subnet)
+    token = secrets.token_urlsafe(32)
+    with running(token, backend) as (endpoint, _state):
+        provision(
+            inv, token=token, endpoint=endpoint, state_path=inventory.state_path(INVENTORY),
+            out=lambda line: out("    " + line.replace("\n", "\n    ")),
+            ssh_port=lambda name: backend.ports[name],
+        )  # fmt: skip
+
+
+def write_group_data(mirror_port: int, probe_port: int) -> None:
+    """The lab's own values on top of group_data: its mirror, resolver, stand-ins, key."""
+    data = lab_inventory().data
+    gateway = machine.SLIRP_GATEWAY
+    names = sorted({ep.host for sp in data.subprocessors for ep in sp.endpoints})
+    values: dict[str, Any] = {
+        "apt_mirror_override": f"http://{gateway}:{mirror_port}/debian",
+        "apt_security_mirror_override": f"http://{gateway}:{mirror_port}/debian-security",
+        "dns_resolvers": [machine.SLIRP_DNS],
+        # subprocessors' names lead to the operator's machine, where their stand-ins run
+        "static_hosts": dict.fromkeys(names, gateway),
+        "egress_blocked_probes": [f"{gateway}:{probe_port}"],
+        "operator_public_keys": [Path(f"{KEY}.pub").read_text().strip()],
+        # every forwarded connection comes from the slirp gateway: never penalise or ban it
+        "sshd_settings_override": {"PerSourcePenalties": "no"},
+        "fail2ban_ignore": [gateway],
+        "ssh_user": "root",
+        "ssh_key": str(KEY),
+        "ssh_known_hosts_file": str(machine.KNOWN_HOSTS),
+        "ssh_strict_host_key_checking": "yes",
+    }
+    GROUP_DATA.mkdir(parents=True, exist_ok=True)
+    lines = [f"{key} = {value!r}" for key, value in values.items()]
+    header = '"""Written by `lab up` (infra/lab/lab.py): the running lab\'s values."""\n\n'
+    (GROUP_DATA / "debian13.py").write_text(header + "\n".join(lines) + "\n")
+
+
+def down(out: Callable[[str], None] = print) -> None:
+    """Stop and remove everything the lab state records (and only that)."""
+    recorded = state.read()
+    for name in sorted(recorded.get("hosts", {})):
+        out(f"==> stopping {name}")
+        machine.destroy(name)
+    recorded = state.read()
+    for record in recorded.get("processes", []):
+        out(f"==> stopping {record['what']} (pid {record['pid']})")
+        state.stop(record)
+    for mount in recorded.get("mounts", []):
+        if Path(mount).is_mount():
+            subprocess.run(["umount", mount], check=False)
+    for ns in recorded.get("netns", []):
+        if Path(f"/run/netns/{ns}").exists():
+            out(f"==> removing network namespace {ns}")
+            subprocess.run(["ip", "netns", "del", ns], check=False)
+    for directory in recorded.get("host_dirs", []):
+        shutil.rmtree(directory, ignore_errors=True)
+    state.STATE_FILE.unlink(missing_ok=True)
+    inventory.state_path(INVENTORY).unlink(missing_ok=True)
+    shutil.rmtree(GROUP_DATA, ignore_errors=True)
+    out("==> lab is down")

@@ -1,0 +1,96 @@
+"""The lab's Debian 13 root filesystem: built once with mmdebstrap, cached, shared read-only.
+
+Each lab host boots an overlay of this tree, so a fresh `lab up` costs no rebuild. The image
+carries what Hetzner's `debian-13` image carries (systemd, sshd, python3, sudo); the packages the
+deploy installs are only *downloaded* into apt's cache, so the deploy still installs them for real
+but without waiting for the network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+from pathlib import Path
+
+from infra.lab.paths import CACHE
+
+SUITE = "trixie"
+MIRROR = "http://deb.debian.org/debian"
+IMAGE_PACKAGES = (
+    "systemd-sysv",
+    "dbus",
+    "openssh-server",
+    "python3",
+    "sudo",
+    "iproute2",
+    "procps",
+    "kmod",
+    "ca-certificates",
+)
+# Installed by the deploy (infra/deploy/tasks); fetched ahead so installs need no download.
+DEPLOY_PACKAGES = (
+    "nftables",
+    "auditd",
+    "unattended-upgrades",
+    "apt-listchanges",
+    "chrony",
+    "lynis",
+    "libpam-pwquality",
+    "libpam-tmpdir",
+    "debsums",
+    "needrestart",
+    "fail2ban",
+    "python3-systemd",
+    "acct",
+    "sysstat",
+    "aide",
+    "aide-common",
+)
+
+
+def cache_key() -> str:
+    """Identify a build by everything that shapes it, so a changed list rebuilds."""
+    spec = "\n".join([SUITE, MIRROR, *IMAGE_PACKAGES, "--", *DEPLOY_PACKAGES, "v1"])
+    return hashlib.sha256(spec.encode()).hexdigest()[:12]
+
+
+def rootfs_path() -> Path:
+    """Where the cached tree for the current package lists lives."""
+    return CACHE / f"rootfs-{SUITE}-{cache_key()}"
+
+
+def ensure_rootfs() -> tuple[Path, bool]:
+    """Return the cached tree, building it first when missing; the flag says it was built."""
+    target = rootfs_path()
+    if (target / "etc" / "os-release").exists():
+        return target, False
+    building = target.with_name(target.name + ".building")
+    shutil.rmtree(building, ignore_errors=True)
+    building.mkdir(parents=True)
+    hooks = [
+        'rm -f "$1/etc/fstab" && touch "$1/etc/fstab"',
+        'rm -f "$1/etc/hostname" "$1/etc/machine-id" && touch "$1/etc/machine-id"',
+        'chroot "$1" apt-get install --download-only -y -q --no-install-recommends '
+        + " ".join(DEPLOY_PACKAGES),
+    ]
+    cmd = [
+        "mmdebstrap",
+        "--variant=minbase",
+        "--mode=root",
+        "--format=directory",
+        "--include=" + ",".join(IMAGE_PACKAGES),
+        "--skip=cleanup/apt/cache",
+        *[f"--customize-hook={hook}" for hook in hooks],
+        SUITE,
+        str(building),
+        MIRROR,
+    ]
+    log = CACHE / "rootfs-build.log"
+    with log.open("w") as out:
+        result = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=False)
+    if result.returncode != 0:
+        shutil.rmtree(building, ignore_errors=True)
+        raise RuntimeError(f"mmdebstrap failed (exit {result.returncode}); see {log}")
+    building.rename(target)
+    return target, True
