@@ -107,7 +107,9 @@ def evidence(
 # --- sub-commands of other parts: one line each, "name": "module:function" -------------------
 REGISTERED: dict[str, str] = {
     "backup-drill": "infra.backup_drill:command",
-    # "verify": "infra.lab.cli:verify",
+    "install-fde": "infra.fde.cli:install_fde",
+    "unlock": "infra.fde.cli:unlock",
+    "verify": "infra.verify:main",
 }
 # --- end of registration block ------------------------------------------------------------------
 

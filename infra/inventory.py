@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 INVENTORIES = REPO / "inventories"
@@ -104,6 +111,29 @@ class AIBoundary(_Data):
     kept: list[str] = Field(min_length=1)
 
 
+class Monitoring(_Data):
+    """What every host checks each minute and where alerts go (OPS-2)."""
+
+    webhook_url: str = Field(pattern=r"^https://[^/]+/")
+    interval_s: int = Field(ge=10, le=300)
+    units: dict[Group, list[str]]
+    disk_paths: dict[Group, list[str]]
+    disk_warning_percent: int = Field(ge=1, le=99)
+    disk_critical_percent: int = Field(ge=2, le=100)
+    certificate_warning_days: int = Field(ge=2, le=60)
+    certificate_critical_days: int = Field(ge=1, le=59)
+    backup_max_age_hours: int = Field(ge=1, le=48)
+    http_path: str = Field(pattern=r"^/")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Monitoring:
+        if self.disk_warning_percent >= self.disk_critical_percent:
+            raise ValueError("disk_warning_percent must be below disk_critical_percent")
+        if self.certificate_warning_days <= self.certificate_critical_days:
+            raise ValueError("certificate_warning_days must exceed certificate_critical_days")
+        return self
+
+
 class GroupData(_Data):
     """The contents of `group_data/all.py`."""
 
@@ -118,6 +148,7 @@ class GroupData(_Data):
     object_storage: ObjectStorage
     subprocessors: list[Subprocessor] = Field(min_length=1)
     ai_boundary: AIBoundary
+    monitoring: Monitoring
 
 
 class Host(_Data):

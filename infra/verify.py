@@ -69,7 +69,7 @@ def verify(
             [*cmd, *(args or [])], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
             check=False,
         )  # fmt: skip
-    counts = {kind: 0 for kind in ("passed", "failed", "skipped", "error")}
+    counts = dict.fromkeys(("passed", "failed", "skipped", "error"), 0)
     tail = log.read_text().splitlines()[-1:] or [""]
     for number, kind in SUMMARY.findall(tail[0]):
         counts[kind] = int(number)
@@ -90,8 +90,6 @@ def main(
     except InventoryError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
-    typer.echo(
-        f"{result.passed} passed, {result.failed} failed, {result.skipped} waived ({log})"
-    )
+    typer.echo(f"{result.passed} passed, {result.failed} failed, {result.skipped} waived ({log})")
     if not result.ok:
         raise typer.Exit(1)

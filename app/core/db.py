@@ -7,11 +7,14 @@ connection never carries a tenant into its next transaction.
 
 from __future__ import annotations
 
+import contextlib
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import NewType
 
-from psycopg import AsyncConnection
+import psycopg
+from psycopg import AsyncConnection, sql
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -22,7 +25,8 @@ Connection = AsyncConnection[DictRow]
 # A connection inside one transaction scoped to one tenant; only ``Database.tenant`` makes one.
 TenantConnection = NewType("TenantConnection", Connection)
 
-_SET_TENANT = "SELECT set_config('app.tenant_id', %s, true)"
+_BEGIN_TENANT = sql.SQL("BEGIN; SELECT set_config('app.tenant_id', {}, true)")
+_MEMBER_ROLE = sql.SQL("; SELECT role FROM memberships WHERE tenant_id = {} AND user_id = {}")
 
 
 def _pool(
@@ -69,9 +73,42 @@ class Database:
     @asynccontextmanager
     async def tenant(self, tenant_id: TenantId) -> AsyncIterator[TenantConnection]:
         """One transaction on the app pool in which RLS shows only ``tenant_id``'s rows."""
-        async with self._app.connection() as conn, conn.transaction():
-            await conn.execute(_SET_TENANT, [str(tenant_id)])
-            yield TenantConnection(conn)
+        async with self._scoped(tenant_id, None) as (conn, _):
+            yield conn
+
+    @asynccontextmanager
+    async def tenant_member(
+        self, tenant_id: TenantId, user_id: uuid.UUID
+    ) -> AsyncIterator[tuple[TenantConnection, str | None]]:
+        """``tenant()`` plus the user's current role there (None: not a member), read in the
+        same round trip: what every authenticated request needs first."""
+        async with self._scoped(tenant_id, user_id) as scoped:
+            yield scoped
+
+    @asynccontextmanager
+    async def _scoped(
+        self, tenant_id: TenantId, user_id: uuid.UUID | None
+    ) -> AsyncIterator[tuple[TenantConnection, str | None]]:
+        # BEGIN, the tenant setting and the membership go as one simple query (one round trip);
+        # the values are typed UUIDs quoted by psycopg, never text from the request.
+        query = _BEGIN_TENANT.format(sql.Literal(str(tenant_id)))
+        if user_id is not None:
+            query += _MEMBER_ROLE.format(sql.Literal(str(tenant_id)), sql.Literal(str(user_id)))
+        async with self._app.connection() as conn:
+            cur = await conn.execute(query)
+            role = None
+            if user_id is not None:
+                cur.nextset()
+                cur.nextset()
+                row = await cur.fetchone()
+                role = None if row is None else str(row["role"])
+            try:
+                yield TenantConnection(conn), role
+            except BaseException:
+                with contextlib.suppress(psycopg.Error):
+                    await conn.execute("ROLLBACK")
+                raise
+            await conn.execute("COMMIT")
 
     @asynccontextmanager
     async def unscoped(self) -> AsyncIterator[Connection]:

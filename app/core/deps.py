@@ -19,30 +19,31 @@ from app.core.plans import PLAN_FEATURES, Feature, Plan, cheapest_plan_with
 from app.core.problems import ApiError
 from app.core.roles import Permission, allows
 from app.core.security import InvalidTokenError, Principal, TokenIssuer
-from app.core.session_repository import membership_role
 from app.core.settings import Settings
 from app.privacy.checks import access_refusal
 
 _BEARER = {"WWW-Authenticate": "Bearer"}
+# Dependencies are coroutines even when they need not be: FastAPI runs plain functions in a
+# thread pool, which costs more than the work they do.
 _bearer = HTTPBearer(auto_error=False)
 
 
-def get_db(request: Request) -> Database:
+async def get_db(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
 
 
-def get_issuer(request: Request) -> TokenIssuer:
+async def get_issuer(request: Request) -> TokenIssuer:
     issuer: TokenIssuer = request.app.state.issuer
     return issuer
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def client_ip(request: Request) -> str | None:
+async def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
@@ -79,8 +80,7 @@ CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 async def tenant_connection(db: Db, principal: CurrentPrincipal) -> AsyncIterator[TenantConnection]:
     """The request's transaction, scoped to the caller's tenant; the membership is re-checked
     in it, so a removed member or changed role stops working at once, not at token expiry."""
-    async with db.tenant(principal.tenant_id) as conn:
-        role = await membership_role(conn, principal.tenant_id, principal.user_id)
+    async with db.tenant_member(principal.tenant_id, principal.user_id) as (conn, role):
         if role != principal.role:
             raise ApiError(
                 401,
@@ -88,7 +88,7 @@ async def tenant_connection(db: Db, principal: CurrentPrincipal) -> AsyncIterato
                 headers=_BEARER,
             )
         refusal = await access_refusal(conn, principal.tenant_id, principal.user_id)
-        if refusal:  # an erasure is pending (GDPR-17): off at once, not at token expiry
+        if refusal:  # erasure pending (GDPR-17): deactivated at once
             raise ApiError(401, refusal, headers=_BEARER)
         yield conn
 

@@ -51,6 +51,19 @@ async def site_language(
     return str(row["language"]) if row else None
 
 
+async def find_source(
+    conn: TenantConnection, tenant_id: TenantId, site_id: uuid.UUID, kind: str, location: str
+) -> uuid.UUID | None:
+    """The site's existing source for this location: a re-crawl reuses it."""
+    cur = await conn.execute(
+        "SELECT id FROM kb_sources WHERE tenant_id = %s AND site_id = %s AND kind = %s"
+        " AND location = %s ORDER BY created_at LIMIT 1",
+        [tenant_id, site_id, kind, location],
+    )
+    row = await cur.fetchone()
+    return uuid.UUID(str(row["id"])) if row else None
+
+
 async def insert_source(
     conn: TenantConnection, tenant_id: TenantId, site_id: uuid.UUID, kind: str, location: str
 ) -> uuid.UUID:

@@ -78,7 +78,9 @@ async def start_crawl(
         raise ApiError(422, f"The URL cannot be crawled: {exc}") from None
     async with db.tenant(tenant_id) as conn:
         await _language(conn, tenant_id, site_id)
-        source_id = await repository.insert_source(conn, tenant_id, site_id, "crawl", url)
+        source_id = await repository.find_source(conn, tenant_id, site_id, "crawl", url)
+        if source_id is None:
+            source_id = await repository.insert_source(conn, tenant_id, site_id, "crawl", url)
         job = await repository.insert_job(conn, tenant_id, site_id, source_id)
         await record_site_change(
             conn, actor=str(principal.user_id), tenant_id=tenant_id, site_id=site_id,

@@ -94,12 +94,14 @@ class Where:
 
 @dataclass(frozen=True)
 class Update:
-    """Set ``column`` of the subject's rows to ``value`` (NULL or the subject's pseudonym)."""
+    """Set ``column`` of the subject's rows to ``value`` (NULL or the subject's pseudonym);
+    with a ``pattern``, replace only what matches it inside the (JSON) column."""
 
     table: str
     column: str
     where: Where
     pseudonymise: bool
+    pattern: str | None = None
 
 
 @dataclass
@@ -187,9 +189,8 @@ class Catalog:
                 deletes.append(_eq(table, column, subject.ids))
         if subject.kind is SubjectKind.ACCOUNT and subject.email and _copies_email(table):
             deletes.append(_email(subject.email))
-        for column in sorted(PSEUDONYMISED_COLUMNS & table.columns.keys()):
-            refs = _within_tenant(table, subject, _eq(table, column, subject.refs()))
-            updates.append(Update(table.name, column, refs, True))
+        if PSEUDONYMISED_COLUMNS & table.columns.keys():
+            updates.extend(_pseudonymised(table, subject))
         return deletes, updates
 
     def _with_dependents(
@@ -213,6 +214,22 @@ class Catalog:
                 else:
                     parts.setdefault(fk.table, []).append(cond)
         return {name: Where.any_of(ws) for name, ws in parts.items()}
+
+
+def _pseudonymised(table: Table, subject: Subject) -> list[Update]:
+    """An audit-like table keeps its rows; names of the subject become the pseudonym, in the
+    who-column and inside JSON details (an invitation's e-mail, say)."""
+    updates = []
+    for column in sorted(PSEUDONYMISED_COLUMNS & table.columns.keys()):
+        refs = _within_tenant(table, subject, _eq(table, column, subject.refs()))
+        updates.append(Update(table.name, column, refs, True))
+    pattern = "|".join(re.escape(ref) for ref in subject.refs())
+    for column, type_name in sorted(table.columns.items()):
+        if type_name == "jsonb":
+            found = Where(sql.SQL("t.{}::text ~* %s").format(sql.Identifier(column)), (pattern,))
+            found = _within_tenant(table, subject, found)
+            updates.append(Update(table.name, column, found, True, pattern))
+    return updates
 
 
 def _eq(table: Table, column: str, values: tuple[str, ...]) -> Where:

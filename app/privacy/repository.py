@@ -40,10 +40,16 @@ async def delete_all(conn: Connection, table: str, where: Where) -> int:
 
 
 async def apply_update(conn: Connection, update: Update, value: str | None) -> int:
-    query = sql.SQL("UPDATE {t} AS t SET {c} = %s WHERE {w}").format(
-        t=_table(update.table), c=sql.Identifier(update.column), w=update.where.sql
+    column = sql.Identifier(update.column)
+    new: sql.Composable = sql.SQL("%s")
+    params = [value]
+    if update.pattern is not None:  # jsonb: replace the matches inside the document only
+        new = sql.SQL("regexp_replace(t.{}::text, %s, %s, 'gi')::jsonb").format(column)
+        params = [update.pattern, value]
+    query = sql.SQL("UPDATE {t} AS t SET {c} = {new} WHERE {w}").format(
+        t=_table(update.table), c=column, new=new, w=update.where.sql
     )
-    cur = await conn.execute(query, [value, *update.where.params])
+    cur = await conn.execute(query, [*params, *update.where.params])
     return cur.rowcount
 
 

@@ -24,5 +24,6 @@ for task in (
     "time",  # chrony
     "upgrades",  # unattended security upgrades
     "nftables",  # ingress default-deny, egress allow-list (OPS-1, SUB-1, RES-5)
+    "monitoring",  # health checks every minute, an alert on each change (OPS-2)
 ):
     local.include(str(TASKS / f"{task}.py"))

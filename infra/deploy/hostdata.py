@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from infra.inventory import (
     ROLES,
@@ -27,6 +28,8 @@ from infra.inventory import (
 )
 
 METADATA_IP = "169.254.169.254"
+ALERTS = "operator alerts (OPS-2; our own endpoint, not a subprocessor)"
+ALERT_TOKEN = "monitoring_webhook_token"  # noqa: S105 - the name of the alert endpoint's token
 
 
 @dataclass(frozen=True, order=True)
@@ -112,7 +115,19 @@ def egress(host_name: str, groups: list[str] | set[str], data: Mapping[str, Any]
     for resolver in data.get("dns_resolvers", []):
         allowed |= {Egress(p, resolver, 53, "DNS") for p in ("udp", "tcp")}
     allowed.add(Egress("tcp", METADATA_IP, 80, "Hetzner metadata service"))
+    allowed |= alert_egress(data, static)
     return sorted(allowed)
+
+
+def alert_webhook(data: Mapping[str, Any]) -> str:
+    """Where the host's alerts go (OPS-2): the operator's paging endpoint, or the lab's."""
+    return str(data.get("monitoring_webhook_override") or data["monitoring"]["webhook_url"])
+
+
+def alert_egress(data: Mapping[str, Any], static: Mapping[str, str]) -> set[Egress]:
+    hook = urlsplit(alert_webhook(data))
+    port = hook.port or (443 if hook.scheme == "https" else 80)
+    return {Egress("tcp", a, port, ALERTS) for a in resolve(hook.hostname or "", static)}
 
 
 def ntp_servers(host_name: str, groups: list[str] | set[str]) -> list[str]:

@@ -15,6 +15,7 @@ import hmac
 import json
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 SCRAM_ITERATIONS = 4096
@@ -24,8 +25,18 @@ def secrets_dir() -> Path:
     return Path(os.environ.get("CLOOP_SECRETS_DIR", "~/.config/cloop/secrets")).expanduser()
 
 
-def secret(environment: str, name: str, directory: Path | None = None) -> str:
-    """The secret `name` of `environment`, generated on first use (48 random bytes)."""
+def random_token() -> str:
+    return secrets.token_urlsafe(48)
+
+
+def secret(
+    environment: str,
+    name: str,
+    directory: Path | None = None,
+    generate: Callable[[], str] = random_token,
+) -> str:
+    """The secret `name` of `environment`, generated on first use (48 random bytes unless
+    `generate` says otherwise)."""
     folder = directory or secrets_dir()
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = folder / f"{environment}.json"
@@ -33,7 +44,7 @@ def secret(environment: str, name: str, directory: Path | None = None) -> str:
         fcntl.flock(lock, fcntl.LOCK_EX)  # parallel pyinfra hosts share one store
         stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
         if name not in stored:
-            stored[name] = secrets.token_urlsafe(48)
+            stored[name] = generate()
             fresh = path.with_suffix(".tmp")
             fresh.touch(mode=0o600)
             fresh.write_text(json.dumps(stored, indent=1, sort_keys=True))
@@ -56,3 +67,16 @@ def scram_verifier(password: str, role: str) -> str:
         f"SCRAM-SHA-256${SCRAM_ITERATIONS}:{b64(salt).decode()}"
         f"${b64(stored_key).decode()}:{b64(server_key).decode()}"
     )
+
+
+def signing_key_pem() -> str:
+    """An EC P-256 private key (PEM) for the app's tokens, shared by every app host."""
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()

@@ -11,6 +11,8 @@ import hashlib
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,48 +124,88 @@ def system_tarball() -> Path:
     return target
 
 
-def _render_rescue_files(root: Path) -> None:
-    """Place the rescue system's own files (templates/fde/rescue/<path>.j2) into its tree."""
-    source = TEMPLATES / "rescue"
-    env = Environment(loader=FileSystemLoader(source), undefined=StrictUndefined)
+def jinja(source: Path) -> Environment:
+    """Templates of shell scripts and config files: no HTML, so no escaping; unknown names fail."""
+    return Environment(  # noqa: S701
+        loader=FileSystemLoader(source),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def render_tree(source: Path, root: Path, context: dict[str, object]) -> None:
+    """Place `source/<path>.j2`, rendered, at `root/<path>` (every file on a host is a template)."""
+    env = jinja(source)
     for template in sorted(source.rglob("*.j2")):
         relative = template.relative_to(source)
         dest = root / str(relative).removesuffix(".j2")
         dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_text(env.get_template(str(relative)).render())
-        dest.chmod(0o755 if dest.parent.name == "sbin" else 0o644)
-    for unit in ("systemd-networkd.service", "rescue-keys.service"):
-        subprocess.run(["systemctl", "--root", str(root), "enable", unit], check=True,
-                       capture_output=True)
+        dest.write_text(env.get_template(str(relative)).render(context))
+        executable = {"sbin", "init-premount"} & set(relative.parts)
+        private = relative.name == "authorized_keys"
+        dest.chmod(0o755 if executable else 0o600 if private else 0o644)
+
+
+def system_tree() -> Path:
+    """The system tarball unpacked once (read-only lower layer for rescue and host layers)."""
+    tarball = system_tarball()
+    tree = tarball.with_name(tarball.name.removesuffix(".tar.zst") + ".tree")
+    if not tree.is_dir():
+        partial = tree.with_name(f"partial-{tree.name}")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir()
+        _run(
+            ["tar", "--zstd", "-xpf", str(tarball), "-C", str(partial), "--numeric-owner"],
+            tree.with_name(f"{tree.name}.log"),
+        )
+        partial.rename(tree)
+    return tree
+
+
+@contextmanager
+def overlay(lower: Path, workdir: Path) -> Iterator[tuple[Path, Path]]:
+    """A writable view of `lower`; yields (merged view, upper dir holding only the changes)."""
+    upper, work, merged = workdir / "upper", workdir / "work", workdir / "merged"
+    for path in (upper, work, merged):
+        path.mkdir(parents=True)
+    options = f"lowerdir={lower},upperdir={upper},workdir={work}"
+    subprocess.run(["mount", "-t", "overlay", "overlay", "-o", options, str(merged)], check=True)
+    try:
+        yield merged, upper
+    finally:
+        subprocess.run(["umount", "-R", str(merged)], check=True)
 
 
 def rescue_image(disk_mib: int = 2048) -> RescueImage:
-    """The lab's stand-in for Hetzner's rescue system, made from the same Debian 13 tarball.
+    """The lab's stand-in for Hetzner's rescue system, made from the same Debian 13 tree.
 
     Like Hetzner's it is a complete Debian with cryptsetup, LVM and sshd that loads the keys
     given to `enable_rescue`; it boots from its own (read-only, snapshotted) disk.
     """
-    tarball = system_tarball()
-    files = sorted(str(p.relative_to(TEMPLATES)) for p in (TEMPLATES / "rescue").rglob("*.j2"))
-    content = "".join((TEMPLATES / f).read_text() for f in files)
+    source = TEMPLATES / "rescue"
+    files = sorted(str(p.relative_to(source)) for p in source.rglob("*.j2"))
+    content = "".join((source / f).read_text() for f in files)
     out = cache_dir() / f"rescue-{_key('rescue', *files, content, str(disk_mib))}"
     image = RescueImage(out / "vmlinuz", out / "initrd.img", out / "root.ext4")
     if image.disk.is_file():
         return image
+    tree = system_tree()
     shutil.rmtree(out, ignore_errors=True)
-    tree = out / "tree"
-    tree.mkdir(parents=True)
-    _run(["tar", "--zstd", "-xpf", str(tarball), "-C", str(tree), "--numeric-owner"],
-         out / "unpack.log")
-    _render_rescue_files(tree)
-    boot = tree / "boot"
-    shutil.copy(next(boot.glob("vmlinuz-*")), image.kernel)
-    shutil.copy(next(boot.glob("initrd.img-*")), image.initrd)
-    partial = out / "root.partial"
-    _run(
-        ["mkfs.ext4", "-q", "-L", "cloop-rescue", "-d", str(tree), str(partial), f"{disk_mib}M"],
-        out / "mkfs.log",
-    )
-    shutil.rmtree(tree)
+    out.mkdir(parents=True)
+    with overlay(tree, out / "build") as (merged, _upper):
+        render_tree(source, merged, {})
+        for unit in ("systemd-networkd.service", "rescue-keys.service"):
+            _run(["systemctl", "--root", str(merged), "enable", unit], out / "enable.log")
+        boot = merged / "boot"
+        shutil.copy(next(boot.glob("vmlinuz-*")), image.kernel)
+        shutil.copy(next(boot.glob("initrd.img-*")), image.initrd)
+        partial = out / "root.partial"
+        _run(
+            ["mkfs.ext4", "-q", "-L", "rescue", "-d", str(merged), str(partial), f"{disk_mib}M"],
+            out / "mkfs.log",
+        )
+    shutil.rmtree(out / "build")
     partial.rename(image.disk)
     return image

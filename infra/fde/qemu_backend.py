@@ -79,7 +79,9 @@ class QemuBackend:
         )
         machine = _Machine(name=name, disk=disk, ssh_port=free_port())
         self._machines[name] = machine
-        return PublicAddress(ipv4="127.0.0.1", ipv6_network="2001:db8::/64", ssh_port=machine.ssh_port)
+        return PublicAddress(
+            ipv4="127.0.0.1", ipv6_network="2001:db8::/64", ssh_port=machine.ssh_port
+        )
 
     def delete_server(self, name: str) -> None:
         machine = self._machine(name)
@@ -146,7 +148,7 @@ class QemuBackend:
             "-display", "none", "-monitor", "none",
             "-serial", f"file:{self.console_log(machine.name)}.part",
             "-device", "virtio-scsi-pci,id=scsi",
-            "-drive", f"file={machine.disk},if=none,id=disk,format=qcow2,cache=unsafe,discard=unmap",
+            "-drive", f"file={machine.disk},if=none,id=disk,format=qcow2,cache=unsafe",
             "-device", "scsi-hd,drive=disk,bus=scsi.0,bootindex=1",
             "-netdev", f"user,id=net0,{GUEST_NET},{forward}",
             "-device", "virtio-net-pci,netdev=net0",

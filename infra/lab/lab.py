@@ -18,11 +18,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from infra import inventory
 from infra.deploy.run import DeployResult, deploy
 from infra.lab import machine, state
 from infra.lab.backend import LabBackend
+from infra.lab.lynis import hardening_index
 from infra.lab.paths import CACHE, GROUP_DATA, STATE_DIR
 from infra.lab.rootfs import ensure_rootfs
 from infra.provision import provision
@@ -31,6 +33,7 @@ from infra.verify import VerifyResult, verify
 
 INVENTORY = "lab"
 KEY = STATE_DIR / "id_ed25519"
+ALERTS_LOG = STATE_DIR / "alerts.jsonl"
 
 
 class StepError(Exception):
@@ -66,6 +69,7 @@ class Progress:
 class UpResult:
     deploy: DeployResult
     verify: VerifyResult | None
+    lynis_index: int | None
     timings: dict[str, float]
 
 
@@ -78,17 +82,29 @@ def up(progress: Progress, run_verify: bool = True) -> UpResult:
         ensure_key()
         mirror_port = start_mirror()
         probe_port = start_probe()
+        alerts_port = start_alerts()
     with progress.step("provision", "servers through the Hetzner API stand-in"):
         provision_lab(progress.out)
     with progress.step("deploy", "base hardening with pyinfra"):
-        write_group_data(mirror_port, probe_port)
+        write_group_data(mirror_port, probe_port, alerts_port)
         result = deploy(INVENTORY, STATE_DIR / "deploy.log", [GROUP_DATA])
         progress.out(f"    {result.operations} operations, {result.changed} changed")
-    checked = None
+    checked, index = None, None
     if run_verify:
         with progress.step("verify", "testinfra suite against the lab"):
             checked = run_checks()
-    return UpResult(result, checked, progress.timings)
+            progress.out(f"    {checked.passed} checks passed, {checked.skipped} waived")
+        index = audit(progress)
+    return UpResult(result, checked, index, progress.timings)
+
+
+def audit(progress: Progress) -> int:
+    """Lynis on the first lab host: its hardening index (goal: at least 80)."""
+    name, entry = sorted(inventory.read_state(inventory.state_path(INVENTORY))["hosts"].items())[0]
+    with progress.step("audit", f"Lynis on {name}"):
+        index = hardening_index(name, int(entry["ssh_port"]), str(KEY))
+        progress.out(f"    Lynis hardening index: {index} (goal >= 80)")
+    return index
 
 
 def run_checks() -> VerifyResult:
@@ -134,6 +150,19 @@ def start_probe() -> int:
     return port
 
 
+def start_alerts() -> int:
+    """The operator's paging endpoint (OPS-2): hosts' alerts land in .lab/alerts.jsonl."""
+    port_file = STATE_DIR / "alerts.port"
+    port_file.unlink(missing_ok=True)
+    machine.spawn(
+        [sys.executable, "-m", "infra.standins.alerts", "--environment", INVENTORY,
+         "--log", str(ALERTS_LOG), "--port-file", str(port_file)],
+        STATE_DIR / "alerts.log", "alerts lab",
+    )  # fmt: skip
+    machine.wait_for(port_file.exists, 10, "the lab's alert receiver did not start")
+    return int(port_file.read_text())
+
+
 def lab_inventory() -> inventory.Inventory:
     return inventory.load(INVENTORY).with_data(ssh_keys={"operator": f"{KEY}.pub"})
 
@@ -151,11 +180,14 @@ def provision_lab(out: Callable[[str], None]) -> None:
         )  # fmt: skip
 
 
-def write_group_data(mirror_port: int, probe_port: int) -> None:
+def write_group_data(mirror_port: int, probe_port: int, alerts_port: int) -> None:
     """The lab's own values on top of group_data: its mirror, resolver, stand-ins, key."""
     data = lab_inventory().data
     gateway = machine.SLIRP_GATEWAY
-    names = sorted({ep.host for sp in data.subprocessors for ep in sp.endpoints})
+    hook = urlsplit(data.monitoring.webhook_url).hostname
+    names = sorted(
+        {ep.host for sp in data.subprocessors for ep in sp.endpoints} | {hook or ""} - {""}
+    )
     values: dict[str, Any] = {
         "apt_mirror_override": f"http://{gateway}:{mirror_port}/debian",
         "apt_security_mirror_override": f"http://{gateway}:{mirror_port}/debian-security",
@@ -163,6 +195,7 @@ def write_group_data(mirror_port: int, probe_port: int) -> None:
         # subprocessors' names lead to the operator's machine, where their stand-ins run
         "static_hosts": dict.fromkeys(names, gateway),
         "egress_blocked_probes": [f"{gateway}:{probe_port}"],
+        "egress_probe_operator_view": {f"{gateway}:{probe_port}": f"127.0.0.1:{probe_port}"},
         "operator_public_keys": [Path(f"{KEY}.pub").read_text().strip()],
         # every forwarded connection comes from the slirp gateway: never penalise or ban it
         "sshd_settings_override": {"PerSourcePenalties": "no"},
@@ -171,6 +204,9 @@ def write_group_data(mirror_port: int, probe_port: int) -> None:
         "ssh_key": str(KEY),
         "ssh_known_hosts_file": str(machine.KNOWN_HOSTS),
         "ssh_strict_host_key_checking": "yes",
+        # alerts go to the lab's receiver on the operator's machine (OPS-2)
+        "monitoring_webhook_override": f"http://{gateway}:{alerts_port}/alerts",
+        "monitoring_alerts_log": str(ALERTS_LOG),
     }
     GROUP_DATA.mkdir(parents=True, exist_ok=True)
     lines = [f"{key} = {value!r}" for key, value in values.items()]

@@ -255,6 +255,14 @@ def _known_hosts() -> list[str]:
     return KNOWN_HOSTS.read_text().splitlines() if KNOWN_HOSTS.exists() else []
 
 
+def port_open(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
 def ssh_ready(port: int) -> bool:
     """sshd has sent its banner (the container's sshd, not slirp's bare accept)."""
     try:

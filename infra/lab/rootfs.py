@@ -42,10 +42,8 @@ DEPLOY_PACKAGES = (
     "needrestart",
     "fail2ban",
     "python3-systemd",
-    "acct",
     "sysstat",
-    "aide",
-    "aide-common",
+    "apt-show-versions",
 )
 
 

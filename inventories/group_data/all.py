@@ -163,3 +163,28 @@ ai_boundary = {
         "Session state, lead records, analytics",
     ],
 }
+
+# -- Monitoring (OPS-2; the monitoring task, infra/deploy/tasks/monitoring.py) ----------------
+# Every host checks itself each minute (templates/monitoring/cloop-healthcheck.py.j2); a change
+# of state is one alert, a JSON POST to the operator's own paging endpoint (run by us, not a
+# third party: alerts name hosts and checks, never customer data) with a bearer token from the
+# secret store. Watched units and disk paths apply to hosts in the named group.
+monitoring = {
+    "webhook_url": "https://ops.cloop.eu/alerts",
+    "interval_s": 60,
+    "units": {
+        "debian13": ["ssh.service", "nftables.service", "chrony.service", "fail2ban.service"],
+        "edge": ["nginx.service", "certbot.timer"],
+        "app": ["cloop-app.service"],
+        "db": ["postgresql@17-main.service", "cloop-backup.timer"],
+    },
+    "disk_paths": {"debian13": ["/"], "db": ["/var/lib/postgresql"]},
+    "disk_warning_percent": 80,
+    "disk_critical_percent": 90,
+    # certbot renews 30 days before expiry: 21 days left means renewal has failed for 9 days
+    "certificate_warning_days": 21,
+    "certificate_critical_days": 7,
+    # the daily backup starts at 02:30 (+ up to 10 min): 26 h without one means one was missed
+    "backup_max_age_hours": 26,
+    "http_path": "/healthz",  # the app's health check, polled by the edge on every app host
+}

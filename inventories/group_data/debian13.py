@@ -17,10 +17,15 @@ packages_present = [
     "needrestart",
     "fail2ban",
     "python3-systemd",
-    "acct",
     "sysstat",
     "lynis",
+    "apt-show-versions",
 ]
+# Settings of the tools above (their /etc/default files): what they do on their own.
+package_tool_defaults = {
+    "/etc/default/sysstat": ("ENABLED", "true"),  # system activity accounting
+    "/etc/default/debsums": ("CRON_CHECK", "weekly"),  # verify installed files weekly
+}
 # Legacy, clear-text or unneeded network services and clients (CIS 2.x).
 packages_absent = [
     "telnet",
@@ -229,7 +234,6 @@ journald = {
     "MaxRetentionSec": "12month",
     "SystemMaxUse": "4G",
     "SystemKeepFree": "1G",
-    "ForwardToSyslog": "no",
 }
 
 # -- Firewall -------------------------------------------------------------------------------------
@@ -238,3 +242,6 @@ private_interface = "enp7s0"
 private_ingress = {
     "db": [{"port": 5432, "from_roles": ["app"], "description": "PostgreSQL from app hosts"}],
 }
+
+# Public listeners a host may have, by group (loopback-only listeners are not public).
+listening_ports = {"debian13": [22], "edge": [80, 443], "app": [8000], "db": [5432]}

@@ -65,6 +65,7 @@ async def test_answer_streams_with_sources_and_is_stored(
 @pytest.mark.claim("AI-1", "AI-2")
 async def test_provider_request_holds_only_what_ai1_lists(
     client: httpx.AsyncClient,
+    *,
     stocked: WidgetSite,
     runtime: Runtime,
     llm: LlmStandin,
@@ -156,6 +157,7 @@ async def test_question_without_relevant_knowledge_calls_no_provider(
 @pytest.mark.claim("RATE-3", "RATE-2")
 async def test_daily_cost_cap_stops_generation_without_a_provider_call(
     client: httpx.AsyncClient,
+    *,
     stocked: WidgetSite,
     runtime: Runtime,
     llm: LlmStandin,
@@ -172,7 +174,9 @@ async def test_daily_cost_cap_stops_generation_without_a_provider_call(
         )
         usage = await cur.fetchone()
     assert usage is not None
-    assert usage["calls"] == 1 and usage["tokens_in"] > 0 and usage["cost_micro_eur"] >= 10
+    assert usage["calls"] == 1
+    assert usage["tokens_in"] > 0
+    assert usage["cost_micro_eur"] >= 10
     calls = len(llm.requests)
     capped = await chat(client, stocked.token, "And returns?")
     assert capped.text == CAPPED

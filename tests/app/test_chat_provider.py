@@ -68,7 +68,7 @@ async def collect(client: NebiusClient | ExtractiveAnswerer, req: object) -> tup
     ],
 )
 def test_only_the_eu_nebius_endpoint_is_accepted(url: str) -> None:
-    with pytest.raises(ValidationError, match="only https://api.tokenfactory.nebius.com/v1/"):
+    with pytest.raises(ValidationError, match=r"only https://api\.tokenfactory\.nebius\.com/v1/"):
         AISettings(base_url=url)
     assert AISettings().base_url == NEBIUS_EU_BASE_URL
 

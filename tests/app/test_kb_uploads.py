@@ -3,6 +3,8 @@ parse; anything else is refused with a clear reason (VAL-3)."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from app.knowledge.extract import chunk_text
@@ -19,7 +21,7 @@ ELF = b"\x7fELF\x02\x01\x01" + bytes(200)
     [
         ("guide.pdf", make_pdf("Opening hours are nine to five"), "pdf", "nine to five"),
         ("faq.docx", make_docx("Shipping takes two days.", "Returns are free."), "docx", "free"),
-        ("notes.txt", "Plain text about pricing.".encode(), "text", "pricing"),
+        ("notes.txt", b"Plain text about pricing.", "text", "pricing"),
         ("readme.md", b"# Title\n\nMarkdown *body* here.", "markdown", "Markdown"),
         ("page.html", b"<!doctype html><title>T</title><p>Visible</p><script>x()</script>",
          "html", "Visible"),
@@ -63,7 +65,7 @@ def test_chunks_overlap_so_a_fact_on_a_cut_stays_whole() -> None:
     words = [f"w{i}" for i in range(600)]
     chunks = chunk_text(" ".join(words), size=200, overlap=50)
     assert len(chunks) > 5
-    for before, after in zip(chunks, chunks[1:], strict=False):
+    for before, after in itertools.pairwise(chunks):
         tail = before.split()[-5:]
         assert " ".join(tail) in after
         assert len(before) <= 200

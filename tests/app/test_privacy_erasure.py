@@ -11,6 +11,7 @@ import time
 
 import httpx
 import pytest
+from psycopg.types.json import Jsonb
 
 from app.core.db import Database
 from app.core.security import SessionRefusedError, TokenIssuer, start_session
@@ -175,6 +176,11 @@ async def test_account_erasure_removes_the_person_and_pseudonymises_their_audit_
             " VALUES (%s, 'role_change', %s, 'success')",
             [tenant.id, str(admin.id)],
         )
+        await conn.execute(  # someone invited them earlier: their e-mail sits in the detail
+            "INSERT INTO audit_events (tenant_id, event, actor, outcome, detail)"
+            " VALUES (%s, 'invitation.created', %s, 'success', %s)",
+            [tenant.id, str(tenant.owner.id), Jsonb({"email": admin.email.upper()})],
+        )
     response = await client.post(f"{ERASE}/account", headers=auth_headers(admin, tenant))
     assert response.status_code == 202, response.text
     assert (
@@ -191,6 +197,10 @@ async def test_account_erasure_removes_the_person_and_pseudonymises_their_audit_
             [name],
         )
         assert (await cur.fetchone() or {})["n"] == 1
+        cur = await conn.execute(
+            "SELECT detail FROM audit_events WHERE event = 'invitation.created'"
+        )
+        assert [r["detail"] for r in await cur.fetchall()] == [{"email": name}]
         cur = await conn.execute(
             "SELECT status FROM data_subject_requests WHERE subject_ref = %s", [name]
         )

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from app.chat.runtime import LimitSettings, Runtime
+from app.chat.runtime import Runtime
 from app.core.db import Database
 from app.core.main import create_app
 from app.core.security import KeySet
@@ -155,6 +155,7 @@ async def test_signed_visitor_identity_is_required_when_configured(
 )
 async def test_each_ip_tier_answers_429_with_retry_after(
     client: httpx.AsyncClient,
+    *,
     widget_site: WidgetSite,
     runtime: Runtime,
     tier: str,
@@ -167,7 +168,8 @@ async def test_each_ip_tier_answers_429_with_retry_after(
         assert (await chat(client, widget_site.token, "hello")).status == 200
     refused = await chat(client, widget_site.token, "hello")
     assert refused.status == 429
-    assert refused.problem is not None and refused.problem["tier"] == tier
+    assert refused.problem is not None
+    assert refused.problem["tier"] == tier
     assert refused.problem["scope"] == "ip"
     retry = int(refused.headers["retry-after"])
     assert 1 <= retry <= window
@@ -179,6 +181,7 @@ async def test_each_ip_tier_answers_429_with_retry_after(
 @pytest.mark.claim("RATE-1")
 async def test_limits_hold_across_several_app_workers(
     client: httpx.AsyncClient,
+    *,
     widget_site: WidgetSite,
     runtime: Runtime,
     app: FastAPI,
@@ -214,7 +217,8 @@ async def test_token_and_tenant_budgets_are_separate(
     for _ in range(3):
         assert (await chat(client, widget_site.token, "hi")).status == 200
     per_token = await chat(client, widget_site.token, "hi")
-    assert per_token.status == 429 and per_token.problem is not None
+    assert per_token.status == 429
+    assert per_token.problem is not None
     assert per_token.problem["scope"] == "token"
     # A second token of the same tenant still has its own quota, up to the tenant budget.
     second = await client.post(
@@ -223,7 +227,8 @@ async def test_token_and_tenant_budgets_are_separate(
     token2 = second.json()["token"]
     assert [(await chat(client, token2, "hi")).status for _ in range(2)] == [200, 200]
     per_tenant = await chat(client, token2, "hi")
-    assert per_tenant.status == 429 and per_tenant.problem is not None
+    assert per_tenant.status == 429
+    assert per_tenant.problem is not None
     assert per_tenant.problem["scope"] == "tenant"
     # The other tenant is unaffected.
     assert [(await chat(client, other.token, "hi")).status for _ in range(3)] == [200] * 3

@@ -246,7 +246,8 @@ def db_host(tmp_path_factory: pytest.TempPathFactory, s3_standin: S3StandIn) -> 
         try:
             host.run("pg_ctlcluster 17 main start")
             host.run(
-                f"runuser -u postgres -- psql -X -q -p {host.port} -f /etc/cloop/db-roles.sql && "
+                f"runuser -u postgres -- psql -X -q -p {host.port} -f -"
+                " < /etc/cloop/db-roles.sql && "
                 f"runuser -u postgres -- pgbackrest --stanza={STANZA} stanza-create"
             )
             host.sql(SCHEMA)
@@ -293,10 +294,13 @@ def test_pg_hba_allows_tls_from_app_hosts_only(db_host: DbHost) -> None:
 @pytest.mark.claim("RES-2")
 def test_app_roles_sign_in_with_scram_and_only_the_owner_bypasses_rls(db_host: DbHost) -> None:
     """The verifiers computed on the operator's machine accept the right password only."""
+    rows = db_host.sql("SELECT rolname, rolbypassrls, rolpassword FROM pg_authid").splitlines()
+    roles = {r.split("|")[0]: r.split("|")[1:] for r in rows}
+    assert roles[OWNER][0] == "t"
+    assert roles[APP][0] == "f"
     for role in (OWNER, APP):
-        stored = db_host.sql(f"SELECT rolpassword FROM pg_authid WHERE rolname = '{role}'")
-        assert stored.startswith("SCRAM-SHA-256$4096:")
-        assert PASSWORDS[role] not in stored
+        assert roles[role][1].startswith("SCRAM-SHA-256$4096:")
+        assert PASSWORDS[role] not in roles[role][1]
     url = f"host=127.0.0.1 port={db_host.port} dbname=cloop user={APP}"
     with psycopg.connect(f"{url} password={PASSWORDS[APP]}") as conn:
         row = conn.execute(
@@ -305,7 +309,6 @@ def test_app_roles_sign_in_with_scram_and_only_the_owner_bypasses_rls(db_host: D
     assert row == (APP, False)
     with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
         psycopg.connect(f"{url} password=wrong-{PASSWORDS[APP]}").close()
-    assert db_host.sql(f"SELECT rolbypassrls FROM pg_roles WHERE rolname = '{OWNER}'") == "t"
 
 
 @pytest.mark.claim("RES-4")

@@ -17,7 +17,12 @@ sources = files.template(
     lab=bool(host.data.get("apt_mirror_override")),
     mode="644",
 )
-legacy = files.file(name="apt: no legacy sources.list", path="/etc/apt/sources.list", present=False)
+legacy = files.template(
+    name="apt: no sources in the legacy sources.list",
+    src=template("apt_sources_list.j2"),
+    dest="/etc/apt/sources.list",
+    mode="644",
+)
 files.template(
     name="apt: no recommends, no unauthenticated packages",
     src=template("apt_hardening.conf.j2"),

@@ -75,7 +75,8 @@ roles = files.template(
 server.shell(
     name="postgres: apply roles and database",
     commands=[
-        f"runuser -u postgres -- psql -X -q -p {host.data.postgres_port} -f /etc/cloop/db-roles.sql"
+        f"runuser -u postgres -- psql -X -q -p {host.data.postgres_port} -f -"
+        " < /etc/cloop/db-roles.sql"
     ],
     _if=roles.did_change,
 )

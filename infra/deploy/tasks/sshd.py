@@ -12,6 +12,9 @@ banner = files.template(
     dest="/etc/issue.net",
     mode="644",
 )
+files.template(
+    name="sshd: console banner", src=template("issue_net.j2"), dest="/etc/issue", mode="644"
+)
 config = files.template(
     name="sshd: hardened configuration",
     src=template("sshd_config.j2"),

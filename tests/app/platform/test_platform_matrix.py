@@ -75,6 +75,7 @@ BODIES: dict[str, dict[str, Any]] = {
 EXPECTED: dict[str, int] = {
     "POST /api/v1/invitations/accept": 404,  # the token is unknown; accepting is tested apart
 }
+pytestmark = pytest.mark.anyio
 PARAM = re.compile(r"{(\w+)(?::\w+)?}")
 
 PROTECTED = [r for r in ROUTES if not r.public]

@@ -1,0 +1,1 @@
+"""Releases of the app: the wheelhouse built on the operator's machine."""
