@@ -36,14 +36,16 @@ from app.knowledge import repository as kb
 MODEL = "all-MiniLM-L6-v2-onnx-int8"
 DIMS = 384
 TOPICS = 40
-WORDS = "delivery returns warranty price opening hours tent stove rental parking payment".split()
+WORDS = ("delivery", "returns", "warranty", "price", "opening", "hours", "tent", "stove", "rental",
+         "parking", "payment")  # fmt: skip
 INDEX = (
     "CREATE INDEX kb_chunks_minilm_hnsw ON kb_chunks USING hnsw (embedding vector_cosine_ops)"
-    f" WHERE embedding_model = '{MODEL}'"
+    " WHERE embedding_model = 'all-MiniLM-L6-v2-onnx-int8'"
 )
 NEAREST = (
     "SELECT id FROM kb_chunks WHERE tenant_id = %s AND site_id = %s"
-    f" AND embedding_model = '{MODEL}' ORDER BY embedding <=> %s::vector LIMIT 10"
+    " AND embedding_model = 'all-MiniLM-L6-v2-onnx-int8'"
+    " ORDER BY embedding <=> %s::vector LIMIT 10"
 )
 
 
@@ -102,12 +104,12 @@ async def load(db: Database, vectors: np.ndarray) -> list[tuple[TenantId, uuid.U
         await conn.execute(
             "CREATE TEMP TABLE scope (t int, tenant_id uuid, site_id uuid, document_id uuid)"
         )
+        documents = []
+        for tenant, _ in scopes:
+            cur = await conn.execute("SELECT id FROM kb_documents WHERE tenant_id = %s", [tenant])
+            documents.append((await cur.fetchone())["id"])  # type: ignore[index]
         async with conn.cursor().copy("COPY scope FROM STDIN") as copy:
-            for t, (tenant, site) in enumerate(scopes):
-                cur = await conn.execute(
-                    "SELECT id FROM kb_documents WHERE tenant_id = %s", [tenant]
-                )
-                document = (await cur.fetchone())["id"]  # type: ignore[index]
+            for t, ((tenant, site), document) in enumerate(zip(scopes, documents, strict=True)):
                 await copy.write_row((t, tenant, site, document))
         words = " ".join(WORDS)
         await conn.execute(
@@ -217,8 +219,10 @@ async def run_queries(
             hybrid.append((time.perf_counter() - start) * 1000)
     plans = {name: await plan_of(db, scopes[0], vectors[0, 0], s) for name, s in variants.items()}
     for name in variants:
-        print(f"{name:6s} plan={plans[name]:10s} recall@10={statistics.mean(recall[name]):.3f}"
-              f" p50={pct(latency[name], 0.5):.2f} ms p99={pct(latency[name], 0.99):.2f} ms")  # fmt: skip
+        figures = f"recall@10={statistics.mean(recall[name]):.3f} p50={pct(latency[name], 0.5):.2f}"
+        print(
+            f"{name:6s} plan={plans[name]:10s} {figures} ms p99={pct(latency[name], 0.99):.2f} ms"
+        )
     print(f"hybrid (vector + full text, RRF) p50={pct(hybrid, 0.5):.2f} ms"
           f" p99={pct(hybrid, 0.99):.2f} ms")  # fmt: skip
     print(

@@ -110,6 +110,7 @@ REGISTERED: dict[str, str] = {
     "install-fde": "infra.fde.cli:install_fde",
     "unlock": "infra.fde.cli:unlock",
     "verify": "infra.verify:main",
+    "deploy": "infra.deploy.run:main",
 }
 # --- end of registration block ------------------------------------------------------------------
 

@@ -28,6 +28,10 @@ _STOPWORDS = frozenset(
 class ProviderError(RuntimeError):
     """The provider failed; the visitor gets a clear message and nothing is lost."""
 
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
 
 @dataclass(frozen=True)
 class Usage:
@@ -91,16 +95,18 @@ class NebiusClient:
                 async with self._http.stream("POST", request.endpoint, json=request.body) as resp:
                     if resp.status_code != 200:
                         await resp.aread()
-                        raise ProviderError(f"provider answered HTTP {resp.status_code}")
+                        raise ProviderError(
+                            f"provider answered HTTP {resp.status_code}", resp.status_code
+                        )
                     async for item in _sse_items(resp, model):
                         started = True
                         yield item
                     return
             except (httpx.TransportError, ProviderError) as exc:
-                status = getattr(getattr(exc, "response", None), "status_code", None)
-                retryable = not started and attempt < self._settings.retries
-                if not retryable or status in (400, 401, 403):
-                    raise ProviderError(str(exc) or type(exc).__name__) from exc
+                status = exc.status if isinstance(exc, ProviderError) else None
+                transient = status is None or status in _RETRYABLE
+                if started or not transient or attempt == self._settings.retries:
+                    raise ProviderError(str(exc) or type(exc).__name__, status) from exc
             await anyio.sleep(0.2 * 2**attempt)
 
 

@@ -12,8 +12,12 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
-from infra.inventory import INVENTORIES, REPO
+import typer
+
+from infra.inventory import INVENTORIES, REPO, InventoryError, load
+from infra.lab.paths import GROUP_DATA
 
 DEPLOY = REPO / "infra" / "deploy" / "deploy.py"
 TOTAL = re.compile(r"Grand total\s+(\d+)\s+(\d+|-)\s+(\d+|-)\s+(\d+|-)")
@@ -60,3 +64,19 @@ def _failure(output: str) -> str:
         if "Error" in line or "error" in line:
             return f"{current}: {line.strip()}" if current else line.strip()
     return "pyinfra exited with an error"
+
+
+def main(
+    inventory: Annotated[str, typer.Argument(help="inventory name: production, staging or lab")],
+) -> None:
+    """Run the pyinfra deploy (infra/deploy/deploy.py) against the inventory's hosts."""
+    extra = [GROUP_DATA] if inventory == "lab" and GROUP_DATA.is_dir() else []
+    log = REPO / "var" / f"deploy-{inventory}.log"
+    log.parent.mkdir(exist_ok=True)
+    try:
+        load(inventory)
+        result = deploy(inventory, log, extra)
+    except (InventoryError, DeployError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{result.operations} operations, {result.changed} changed ({log})")

@@ -118,6 +118,14 @@ class QemuBackend:
         for machine in self._machines.values():
             self._stop(machine)
 
+    def ssh_port(self, name: str) -> int:
+        """The loopback port forwarded to the server's port 22."""
+        return self._machine(name).ssh_port
+
+    def disk_path(self, name: str) -> Path:
+        """The server's disk image, for looking at what is stored on it from outside."""
+        return self._machine(name).disk
+
     def console_log(self, name: str) -> Path:
         """The serial console of every boot of this server, appended in order."""
         return self.state_dir / name / "console.log"

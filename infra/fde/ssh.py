@@ -46,21 +46,26 @@ class Remote:
         data: bytes | None = None,
         source: IO[bytes] | None = None,
         timeout: int = 30,
+        limit_s: float | None = None,
     ) -> subprocess.CompletedProcess[bytes]:
-        """Run `command`; stdin is `data` or the file `source`; output captured, no check."""
-        return subprocess.run(
-            [*self._args(timeout), command],
-            input=data,
-            stdin=source,
-            capture_output=True,
-            check=False,
-        )
+        """Run `command`; stdin is `data` or the file `source`; output captured, no check.
+
+        `limit_s` bounds the whole call: a port forward accepts the TCP connection before the
+        machine behind it is up, so ssh would wait for its banner forever.
+        """
+        args = [*self._args(timeout), command]
+        try:
+            return subprocess.run(
+                args, input=data, stdin=source, capture_output=True, check=False, timeout=limit_s
+            )
+        except subprocess.TimeoutExpired:
+            return subprocess.CompletedProcess(args, 255, b"", b"timed out")
 
     def wait(self, deadline_s: float, probe: str = "true") -> float:
         """Poll until `probe` succeeds; return the seconds waited."""
         start = time.monotonic()
         while True:
-            if self.run(probe, timeout=10).returncode == 0:
+            if self.run(probe, timeout=10, limit_s=30).returncode == 0:
                 return time.monotonic() - start
             if time.monotonic() - start > deadline_s:
                 raise UnreachableError(

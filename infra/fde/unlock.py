@@ -66,9 +66,9 @@ def unlock(
     dropbear, system = _remotes(host, state, identity)
     started = time.monotonic()
     while True:
-        if dropbear.run("test -x /usr/bin/cryptroot-unlock", timeout=10).returncode == 0:
+        if dropbear.run("test -x /usr/bin/cryptroot-unlock", limit_s=30).returncode == 0:
             break
-        if system.run("true", timeout=10).returncode == 0:
+        if system.run("true", limit_s=30).returncode == 0:
             raise FdeError(f"{host.name} is already unlocked and running")
         if time.monotonic() - started > timeout_s:
             raise UnreachableError(
@@ -78,7 +78,7 @@ def unlock(
         time.sleep(2)
     shell_s = time.monotonic() - started
     sent = time.monotonic()
-    result = dropbear.run("cryptroot-unlock", data=passphrase.encode(), timeout=30)
+    result = dropbear.run("cryptroot-unlock", data=passphrase.encode(), limit_s=120)
     error = result.stderr.decode(errors="replace")
     if "bad password" in error or "maximum number of tries" in error:
         raise WrongPassphraseError(f"{host.name}: wrong passphrase, the disk stays locked")

@@ -8,6 +8,7 @@ failure names its step (and host); `down` removes what the lab state records, no
 
 from __future__ import annotations
 
+import fcntl
 import secrets
 import shutil
 import subprocess
@@ -74,7 +75,19 @@ class UpResult:
 
 
 def up(progress: Progress, run_verify: bool = True) -> UpResult:
-    """Bring the lab up from nothing (or from a cached rootfs)."""
+    """Bring the lab up from nothing (or from a cached rootfs); one `up` at a time."""
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    with (STATE_DIR / "up.lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StepError("start", "another `lab up` is running on this machine") from None
+        if state.read().get("hosts"):
+            raise StepError("start", "the lab is already up (./scripts/lab down removes it)")
+        return _up(progress, run_verify)
+
+
+def _up(progress: Progress, run_verify: bool) -> UpResult:
     with progress.step("rootfs", "Debian 13 image (mmdebstrap, cached)"):
         path, built = ensure_rootfs()
         progress.out(f"    {'built' if built else 'cached'}: {path}")

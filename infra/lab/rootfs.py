@@ -8,6 +8,7 @@ but without waiting for the network.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import shutil
 import subprocess
@@ -59,10 +60,21 @@ def rootfs_path() -> Path:
 
 
 def ensure_rootfs() -> tuple[Path, bool]:
-    """Return the cached tree, building it first when missing; the flag says it was built."""
-    target = rootfs_path()
-    if (target / "etc" / "os-release").exists():
-        return target, False
+    """Return the cached tree, building it first when missing; the flag says it was built.
+
+    Concurrent callers (two test runs) wait for one build instead of writing into the same tree.
+    """
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with (CACHE / "rootfs.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        target = rootfs_path()
+        if (target / "etc" / "os-release").exists():
+            return target, False
+        _build(target)
+        return target, True
+
+
+def _build(target: Path) -> None:
     building = target.with_name(target.name + ".building")
     shutil.rmtree(building, ignore_errors=True)
     building.mkdir(parents=True)
@@ -74,6 +86,7 @@ def ensure_rootfs() -> tuple[Path, bool]:
     ]
     cmd = [
         "mmdebstrap",
+        "--verbose",
         "--variant=minbase",
         "--mode=root",
         "--format=directory",
@@ -91,4 +104,3 @@ def ensure_rootfs() -> tuple[Path, bool]:
         shutil.rmtree(building, ignore_errors=True)
         raise RuntimeError(f"mmdebstrap failed (exit {result.returncode}); see {log}")
     building.rename(target)
-    return target, True

@@ -186,3 +186,24 @@ async def test_daily_cost_cap_stops_generation_without_a_provider_call(
     other = await make_widget_site(client, other_tenant, auth_headers)
     await ingest(client, other, "faq.txt", FAQ)
     assert (await chat(client, other.token, "How long does delivery take?")).text == llm.reply
+
+
+@pytest.mark.claim("GDPR-18")
+async def test_restricted_visitor_gets_no_ai_processing(
+    client: httpx.AsyncClient, stocked: WidgetSite, llm: LlmStandin, db: Database
+) -> None:
+    async with db.tenant(stocked.tenant.id) as conn:
+        await conn.execute(
+            "INSERT INTO processing_restrictions (tenant_id, visitor_id, kind)"
+            " VALUES (%s, 'visitor-restricted', 'restriction')",
+            [stocked.tenant.id],
+        )
+    refused = await chat(client, stocked.token, "Are returns free?", visitor="visitor-restricted")
+    assert refused.status == 403
+    assert llm.requests == []
+    async with db.tenant(stocked.tenant.id) as conn:
+        cur = await conn.execute("SELECT count(*) AS n FROM chat_messages")
+        row = await cur.fetchone()
+    assert row is not None
+    assert row["n"] == 0
+    assert (await chat(client, stocked.token, "Are returns free?")).text == llm.reply

@@ -106,6 +106,16 @@ async def test_persistent_failure_is_a_clear_provider_error(llm: LlmStandin) -> 
 
 
 @pytest.mark.anyio
+async def test_client_errors_are_not_retried(llm: LlmStandin) -> None:
+    llm.fail_next(401)
+    client = NebiusClient(settings_for(llm))
+    with pytest.raises(ProviderError, match="HTTP 401"):
+        await collect(client, request())
+    await client.aclose()
+    assert len(llm.requests) == 1
+
+
+@pytest.mark.anyio
 async def test_unreachable_provider_is_a_clear_provider_error() -> None:
     llm = LlmStandin()  # bound, never started: connections are refused
     client = NebiusClient(AISettings(base_url=llm.base_url, retries=1, timeout_s=2))

@@ -8,6 +8,7 @@ testinfra suite (tests/hosts/test_stack_db.py) checks the same on a booted host.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import runpy
 import secrets
@@ -27,7 +28,6 @@ import pytest
 
 from infra.backup_drill import DrillReport, DrillSettings, TableSum, drill
 from infra.deploy.secrets import scram_verifier
-from infra.lab.rootfs import ensure_rootfs
 from infra.standins.s3 import S3StandIn
 from tests.conftest import REPO
 
@@ -54,27 +54,33 @@ def render(template: str, **values: Any) -> str:
     return env.get_template(template).render(**values)
 
 
+IMAGE_PACKAGES = ["systemd-sysv", "dbus", "python3", "procps", "iproute2", *DB["postgres_packages"]]
+
+
 def db_image() -> Path:
-    """The lab's trixie tree plus the db packages, installed once and cached."""
-    base, _ = ensure_rootfs()
-    key = hashlib.sha256(f"{base.name} {DB['postgres_packages']} v1".encode()).hexdigest()[:12]
+    """A Debian trixie tree with the db packages (mmdebstrap), built once and cached; a lock
+    keeps parallel test runs from building it twice."""
+    key = hashlib.sha256(" ".join(["trixie", *IMAGE_PACKAGES, "v1"]).encode()).hexdigest()[:12]
     image = CACHE / f"rootfs-db-{key}"
-    if (image / "usr/bin/pgbackrest").exists():
-        return image
-    building = image.with_name(image.name + ".building")
-    shutil.rmtree(building, ignore_errors=True)
     CACHE.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["cp", "-a", "--reflink=auto", str(base), str(building)], check=True)
-    (building / "usr/sbin/policy-rc.d").write_text("#!/bin/sh\nexit 101\n")  # no service starts
-    (building / "usr/sbin/policy-rc.d").chmod(0o755)
-    shutil.copy("/etc/resolv.conf", building / "etc/resolv.conf")
-    install = (
-        "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq"
-        " --no-install-recommends " + " ".join(DB["postgres_packages"])
-    )
-    with mounted(building):
-        chroot(building, install)
-    building.rename(image)
+    with (CACHE / "rootfs-db.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (image / "usr/bin/pgbackrest").exists():
+            return image
+        building = image.with_name(image.name + ".building")
+        shutil.rmtree(building, ignore_errors=True)
+        hooks = ['rm -f "$1/etc/fstab" && touch "$1/etc/fstab"', 'truncate -s0 "$1/etc/machine-id"']
+        log = CACHE / "rootfs-db-build.log"
+        with log.open("w") as out:
+            built = subprocess.run(
+                ["mmdebstrap", "--variant=minbase", "--mode=root", "--format=directory",
+                 "--include=" + ",".join(IMAGE_PACKAGES),
+                 *[f"--customize-hook={hook}" for hook in hooks],
+                 "trixie", str(building), "http://deb.debian.org/debian"],
+                stdout=out, stderr=subprocess.STDOUT, check=False, timeout=900,
+            )  # fmt: skip
+        assert built.returncode == 0, f"mmdebstrap failed; see {log}"
+        building.rename(image)
     return image
 
 

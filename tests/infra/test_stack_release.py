@@ -82,7 +82,6 @@ def place(root: Path, path: str, text: str, mode: int = 0o644) -> None:
 def configure(root: Path, wheels: Wheelhouse) -> None:
     """What tasks/postgres.py and tasks/app_release.py put on a host, for one host."""
     owner, app = DB["postgres_owner_role"], DB["postgres_app_role"]
-    (root / "usr/sbin/policy-rc.d").unlink(missing_ok=True)
     (root / "etc/systemd/system/systemd-networkd-wait-online.service").symlink_to("/dev/null")
     place(root, "/etc/hostname", "cloop-release-test\n")
     roles_sql = render(
@@ -213,7 +212,8 @@ def test_release_failing_its_health_check_is_rolled_back(
     good = f"{ROOT}/releases/{wheelhouse.release_id}"
     broken = f"{ROOT}/releases/broken"
     released.run(
-        f"cp -a {good} {broken} && sed -i 's|{good}|{broken}|g' {broken}/venv/bin/*"
+        f"cp -a {good} {broken} && find {broken}/venv/bin -maxdepth 1 -type f"
+        f" -exec sed -i 's|{good}|{broken}|g' {{}} +"
         " && sed -i 's/^def create_app(/def create_app_gone(/'"
         f" {broken}/venv/lib/python3.13/site-packages/app/core/main.py"
     )

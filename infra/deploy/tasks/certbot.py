@@ -2,7 +2,8 @@
 `certbot.timer` with a hook that reloads nginx (ENC-4).
 
 Let's Encrypt in production; the lab points `acme_directory` at its local ACME server and
-`acme_ca_bundle` at that server's CA (certbot reads it from REQUESTS_CA_BUNDLE).
+`acme_ca_bundle` at that server's CA on the operator's machine: it is uploaded and certbot
+reads it from REQUESTS_CA_BUNDLE.
 """
 
 from pyinfra.context import host
@@ -30,7 +31,14 @@ files.template(
     dest="/etc/letsencrypt/renewal-hooks/deploy/reload-nginx",
     mode="755",
 )
-ca_bundle = host.data.get("acme_ca_bundle", "")
+ca_bundle = "/etc/letsencrypt/acme-ca.pem" if host.data.get("acme_ca_bundle") else ""
+if ca_bundle:
+    files.put(
+        name="certbot: the lab ACME server's CA",
+        src=host.data.acme_ca_bundle,
+        dest=ca_bundle,
+        mode="644",
+    )
 ENV_DROPIN = "/etc/systemd/system/certbot.service.d/cloop.conf"
 if ca_bundle:
     dropin = files.template(

@@ -4,7 +4,8 @@ RES-4, ENC-3, OPS-3). Runs after postgres.py, whose settings name the archive co
 
 S3 credentials come from the operator's environment (S3_ACCESS_KEY / S3_SECRET_KEY, as for
 `cloop-ops buckets`); the lab overrides the endpoint with `s3_endpoint_override` and trusts
-its stand-in through `s3_ca_file`.
+its stand-in through `s3_ca_file` (a CA file on the operator's machine, uploaded here).
+The first deploy takes a full backup, so a backup exists from day one.
 """
 
 import os
@@ -25,6 +26,9 @@ env = environment(host.name)
 stanza = host.data.pgbackrest_stanza
 pg_data = f"/var/lib/postgresql/{host.data.postgres_version}/{host.data.postgres_cluster}"
 
+S3_CA = "/etc/pgbackrest/s3-ca.pem"
+if host.data.get("s3_ca_file"):
+    files.put(name="pgbackrest: the lab's S3 CA", src=host.data.s3_ca_file, dest=S3_CA, mode="644")
 config = files.template(
     name="pgbackrest: encrypted S3 repository in hel1",
     src=template("pgbackrest/pgbackrest.conf.j2"),
@@ -38,7 +42,7 @@ config = files.template(
     bucket=f"{env.prefix}-{host.data.pgbackrest_bucket}",
     s3_key=os.environ.get("S3_ACCESS_KEY", ""),
     s3_key_secret=os.environ.get("S3_SECRET_KEY", ""),
-    s3_ca_file=host.data.get("s3_ca_file", ""),
+    s3_ca_file=S3_CA if host.data.get("s3_ca_file") else "",
     repo_path=env.prefix,
     cipher_type=host.data.pgbackrest_cipher_type,
     cipher_pass=secret(environment_name(host.name), "pgbackrest_passphrase"),
@@ -54,6 +58,9 @@ server.shell(
     commands=[
         f"runuser -u postgres -- pgbackrest --stanza={stanza} stanza-create",
         f"runuser -u postgres -- pgbackrest --stanza={stanza} check",
+        f"runuser -u postgres -- pgbackrest --stanza={stanza} info --output=json"
+        f" | grep -q '\"label\"' || runuser -u postgres -- pgbackrest --stanza={stanza}"
+        " --type=full backup",
     ],
     _if=config.did_change,
 )
