@@ -64,13 +64,13 @@ async def first_token_ms(http: httpx.AsyncClient, method: str, url: str, body: d
     start = time.perf_counter()
     async with http.stream(method, url, json=body, headers=headers) as response:
         response.raise_for_status()
-        async for line in response.aiter_lines():
-            if line.startswith("event: delta") or '"content"' in line:
+        elapsed = None
+        async for line in response.aiter_lines():  # read to the end: the whole answer streams
+            if elapsed is None and (line.startswith("event: delta") or '"content"' in line):
                 elapsed = (time.perf_counter() - start) * 1000
-                async for _ in response.aiter_lines():
-                    pass
-                return elapsed
-    raise RuntimeError("no token in the stream")
+    if elapsed is None:
+        raise RuntimeError("no token in the stream")
+    return elapsed
 
 
 async def load(sessions: int, rounds: int, call: object) -> list[float]:
@@ -127,7 +127,11 @@ async def bench(args: argparse.Namespace) -> None:
         finally:
             for child in children:
                 child.terminate()
-                child.wait(timeout=10)
+                try:
+                    child.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+                    child.wait()
             pg.stop()
 
 

@@ -232,20 +232,38 @@ def format_report(report: DrillReport) -> list[str]:
 
 def command(
     inventory: Annotated[str, typer.Argument(help="inventory name: production, staging or lab")],
-    ssh_user: Annotated[str, typer.Option(help="SSH user on the db host")] = "root",
+    ssh_user: Annotated[str | None, typer.Option(help="SSH user on the db host")] = None,
     ssh_key: Annotated[Path | None, typer.Option(help="SSH private key")] = None,
     known_hosts: Annotated[Path | None, typer.Option(help="known_hosts file")] = None,
 ) -> None:
     """Restore the latest backup into a scratch cluster on the db host; compare every table."""
     from infra.inventory import InventoryError, load  # noqa: PLC0415 (keeps the CLI fast)
+    from infra.lab.paths import GROUP_DATA  # noqa: PLC0415
+    from infra.verify import extra_group_data, host_data  # noqa: PLC0415
 
     try:
-        hosts = [h for h in load(inventory).hosts if "db" in h.roles]
+        inv = load(inventory)
+        hosts = [h for h in inv.hosts if "db" in h.roles]
         if not hosts or not hosts[0].ssh_hostname:
             raise DrillError(f"inventory {inventory}: no provisioned db host")
         db = hosts[0]
-        run = ssh_runner(db.ssh_hostname or "", db.ssh_port or 22, ssh_user, ssh_key, known_hosts)
-        report = drill(run)
+        # The lab keeps its SSH key and known hosts in its own group data.
+        extra = [*extra_group_data(), *([GROUP_DATA] if inventory == "lab" else [])]
+        data = host_data(inv, db, extra)
+        settings = DrillSettings(
+            stanza=data["pgbackrest_stanza"],
+            database=data["postgres_database"],
+            port=data["postgres_port"],
+            version=data["postgres_version"],
+        )
+        run = ssh_runner(
+            db.ssh_hostname or "",
+            db.ssh_port or 22,
+            ssh_user or data.get("ssh_user", "root"),
+            ssh_key or (Path(data["ssh_key"]) if data.get("ssh_key") else None),
+            known_hosts or (Path(p) if (p := data.get("ssh_known_hosts_file")) else None),
+        )
+        report = drill(run, settings)
     except (DrillError, InventoryError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None

@@ -63,7 +63,8 @@ def verify(
         ENV_INVENTORY: inventory,
         ENV_GROUP_DATA: os.pathsep.join(str(p) for p in group_data or []),
     }
-    cmd = [sys.executable, "-m", "pytest", str(SUITE), "-q", "-rs", "-p", "no:cacheprovider"]
+    cmd = [sys.executable, "-m", "pytest", str(SUITE), "-q", "-rs", "--durations=5"]
+    cmd += ["-p", "no:cacheprovider"]
     with log.open("w") as out:
         subprocess.run(
             [*cmd, *(args or [])], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,

@@ -5,10 +5,21 @@ from __future__ import annotations
 from app.core.db import Connection
 
 
+async def lock_keys(conn: Connection, keys: list[str]) -> None:
+    """Serialise checks that share a key, across every worker, until the transaction ends.
+
+    Locks are taken in one global order (by lock id), so two checks with overlapping keys
+    never wait on each other in a cycle; every later statement touches only locked keys.
+    """
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended(k, 0) AS h"
+        " FROM unnest(%s::text[]) AS k ORDER BY h) AS ordered",
+        [keys],
+    )
+
+
 async def hit(conn: Connection, keys: list[str], buckets: list[int]) -> dict[str, int]:
-    """Add one hit to each (key, bucket) and return the new counts. Rows stay locked until
-    the transaction ends, so workers checking the same key queue up (keys sorted: no
-    deadlock between them)."""
+    """Add one hit to each (key, bucket) and return the new counts (keys locked first)."""
     cur = await conn.execute(
         "INSERT INTO rate_counters (key, bucket, hits)"
         " SELECT k, b, 1 FROM unnest(%s::text[], %s::bigint[]) AS t (k, b) ORDER BY k"

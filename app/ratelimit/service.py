@@ -53,12 +53,13 @@ class Limiter:
 
     async def check(self, scopes: Sequence[tuple[str, Sequence[Tier]]]) -> Verdict:
         """Count one hit in every tier of every scope, or none if any tier refuses."""
-        now = self.clock()
         plan = [(scope, tier) for scope, tiers in scopes for tier in tiers if tier.limit > 0]
         keys = [f"{scope}|{tier.window_s}" for scope, tier in plan]
-        current = [math.floor(now / tier.window_s) for _, tier in plan]
-        previous = [b - 1 for b in current]
         async with self._db.unscoped() as conn:
+            await repository.lock_keys(conn, keys)
+            now = self.clock()  # read under the locks: a check never works on stale buckets
+            current = [math.floor(now / tier.window_s) for _, tier in plan]
+            previous = [b - 1 for b in current]
             hits = await repository.hit(conn, keys, current)
             before = await repository.counts(conn, keys, previous)
             verdict = ALLOWED

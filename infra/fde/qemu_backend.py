@@ -55,7 +55,7 @@ class QemuBackend:
     state_dir: Path
     disk_gib: int = 8
     memory_mib: int = 2048
-    cpus: int = 2
+    cpus: int = 1  # one emulated CPU: the host is shared, and vCPUs starve each other under load
     rescue: RescueImage | None = None
     _machines: dict[str, _Machine] = field(default_factory=dict)
 

@@ -26,6 +26,7 @@ from infra.deploy.run import DeployResult, deploy
 from infra.lab import machine, state
 from infra.lab.backend import LabBackend
 from infra.lab.lynis import hardening_index
+from infra.lab.machine import LabError
 from infra.lab.paths import CACHE, GROUP_DATA, STATE_DIR
 from infra.lab.rootfs import ensure_rootfs
 from infra.provision import provision
@@ -121,6 +122,8 @@ def audit(progress: Progress) -> int:
 
 
 def run_checks() -> VerifyResult:
+    if not state.read().get("hosts"):
+        raise LabError("the lab is not up (./scripts/lab up starts it)")
     result = verify(INVENTORY, STATE_DIR / "verify.log", [GROUP_DATA])
     if not result.ok:
         raise RuntimeError(f"{result.failed} check(s) failed, see {result.log}")

@@ -17,7 +17,12 @@ from pathlib import Path
 from infra.lab.paths import CACHE
 
 SUITE = "trixie"
-MIRROR = "http://deb.debian.org/debian"
+# Like Hetzner's image, current at build time: stable, its updates and its security updates.
+SOURCES = (
+    f"deb http://deb.debian.org/debian {SUITE} main",
+    f"deb http://deb.debian.org/debian {SUITE}-updates main",
+    f"deb http://deb.debian.org/debian-security {SUITE}-security main",
+)
 IMAGE_PACKAGES = (
     "systemd-sysv",
     "dbus",
@@ -45,12 +50,13 @@ DEPLOY_PACKAGES = (
     "python3-systemd",
     "sysstat",
     "apt-show-versions",
+    "chkrootkit",
 )
 
 
 def cache_key() -> str:
     """Identify a build by everything that shapes it, so a changed list rebuilds."""
-    spec = "\n".join([SUITE, MIRROR, *IMAGE_PACKAGES, "--", *DEPLOY_PACKAGES, "v1"])
+    spec = "\n".join([*SOURCES, *IMAGE_PACKAGES, "--", *DEPLOY_PACKAGES, "v2"])
     return hashlib.sha256(spec.encode()).hexdigest()[:12]
 
 
@@ -95,7 +101,7 @@ def _build(target: Path) -> None:
         *[f"--customize-hook={hook}" for hook in hooks],
         SUITE,
         str(building),
-        MIRROR,
+        *SOURCES,
     ]
     log = CACHE / "rootfs-build.log"
     with log.open("w") as out:

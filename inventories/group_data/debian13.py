@@ -20,6 +20,7 @@ packages_present = [
     "sysstat",
     "lynis",
     "apt-show-versions",
+    "chkrootkit",
 ]
 # Settings of the tools above (their /etc/default files): what they do on their own.
 package_tool_defaults = {

@@ -57,13 +57,17 @@ def site_server() -> Iterator[LoopbackSite]:
     running.stop()
 
 
-@pytest.mark.claim("VAL-3", "RES-3")
+@pytest.mark.claim("VAL-3", "RES-3", "LOG-2")
 async def test_upload_keeps_the_original_under_the_tenant_prefix_and_embeds_it(
-    client: httpx.AsyncClient, widget_site: WidgetSite, runtime: Runtime, kb_s3: StorageSettings
+    client: httpx.AsyncClient,
+    widget_site: WidgetSite,
+    *,
+    runtime: Runtime,
+    kb_s3: StorageSettings,
+    db: Database,
 ) -> None:
-    response = await upload(
-        client, widget_site, "guide.pdf", make_pdf("Parking is free on Sundays")
-    )
+    pdf = make_pdf("Parking is free on Sundays")
+    response = await upload(client, widget_site, "guide.pdf", pdf)
     assert response.status_code == 202, response.text
     job = await wait_for_job(client, widget_site, response.json()["job"]["id"])
     assert job["status"] == "done"
@@ -81,6 +85,16 @@ async def test_upload_keeps_the_original_under_the_tenant_prefix_and_embeds_it(
     )
     assert deleted.status_code == 204
     assert object_keys(kb_s3, tenant_prefix(widget_site.tenant.id)) == []
+    async with db.tenant(widget_site.tenant.id) as conn:
+        cur = await conn.execute(
+            "SELECT actor, before, after FROM site_changes WHERE kind = 'knowledge' ORDER BY id"
+        )
+        changes = [(r["actor"], r["before"], r["after"]) for r in await cur.fetchall()]
+    actor = str(widget_site.tenant.admin.id)
+    assert changes == [
+        (actor, None, {"upload": "guide.pdf", "bytes": len(pdf)}),
+        (actor, {"document": "upload:guide.pdf"}, None),
+    ]
 
 
 @pytest.mark.claim("VAL-3")

@@ -22,6 +22,7 @@ pytestmark = pytest.mark.claim("OPS-2")
 
 DRILL_UNIT = "fail2ban.service"  # watched on every host; a minute without it harms nothing
 CHECK = "cloop-healthcheck.service"
+STATE = "/var/lib/cloop-healthcheck/state.json"
 
 
 def watched(data: dict[str, Any], roles: frozenset[str]) -> list[str]:
@@ -48,18 +49,23 @@ def find(alerts: list[dict[str, Any]], check: str, event: str) -> dict[str, Any]
 
 
 def test_checks_run_every_minute(host: Any, data: dict[str, Any]) -> None:
+    """The timer is on, and the last round it started is no older than two intervals."""
+    interval = data["monitoring"]["interval_s"]
     timer = host.service("cloop-healthcheck.timer")
     assert timer.is_enabled
     assert timer.is_running
     unit = host.file("/etc/systemd/system/cloop-healthcheck.timer").content_string
-    assert f"OnUnitActiveSec={data['monitoring']['interval_s']}s" in unit.splitlines()
+    assert f"OnUnitActiveSec={interval}s" in unit.splitlines()
+    state = json.loads(host.check_output(f"cat {STATE}"))
+    age = float(host.check_output("date +%s.%N")) - state["checked_at"]
+    assert 0 <= age <= 2 * interval + 10, f"last round {age:.0f} s ago"
 
 
 def test_every_watched_unit_is_checked(
     host: Any, data: dict[str, Any], roles: frozenset[str]
 ) -> None:
     check_round(host)
-    state = json.loads(host.check_output("cat /var/lib/cloop-healthcheck/state.json"))
+    state = json.loads(host.check_output(f"cat {STATE}"))
     assert {f"unit:{u}" for u in watched(data, roles)} <= set(state["checks"])
     assert state["outbox"] == []
 

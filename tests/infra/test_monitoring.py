@@ -141,7 +141,6 @@ sep=""
 for unit in "$@"; do
   case "$unit" in show|-*) continue;; esac
   printf "$sep"; sep="\\n"
-  echo "Id=$unit"
   if [ ! -f "{units}/$unit" ]; then
     printf "LoadState=not-found\\nActiveState=inactive\\nConditionResult=no\\n"
   elif [ "$(cat "{units}/$unit")" = skipped ]; then

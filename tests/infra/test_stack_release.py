@@ -146,12 +146,12 @@ def container(
         )
         yield box
     finally:
-        nspawn.terminate()
+        box.run("systemctl poweroff --force --force", check=False)  # throw-away: no shutdown
         try:
             nspawn.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            nspawn.kill()
-            nspawn.wait()
+            nspawn.terminate()
+            nspawn.wait(timeout=30)
         shutil.rmtree(root, ignore_errors=True)
 
 

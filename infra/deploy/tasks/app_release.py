@@ -22,12 +22,14 @@ from infra.release.wheelhouse import Target, Wheelhouse, build
 
 
 @cache
-def wheelhouse(python_version: str) -> Wheelhouse:
+def wheelhouse(target: Target) -> Wheelhouse:
     """One build per deploy run, whatever the number of app hosts."""
-    return build(Target(python_version=python_version))
+    return build(target)
 
 
-release = wheelhouse(host.data.host_python_version)
+release = wheelhouse(
+    Target(host.data.host_python_version, host.data.host_arch, tuple(host.data.host_glibc))
+)
 root, user, conf = host.data.app_root, host.data.app_user, host.data.app_config_dir
 env_name = environment_name(host.name)
 db = inventory.get_group("db")[0]
@@ -45,6 +47,7 @@ server.user(  # noqa: S604 - `shell` is the login shell, not a subprocess flag
     shell="/usr/sbin/nologin",
     home=root,
     create_home=False,
+    ensure_home=False,  # releases stay root-owned: the app cannot change its own code
 )
 files.directory(name="app: releases", path=f"{root}/releases", mode="755")
 files.directory(name="app: configuration", path=conf, group=user, mode="750")
