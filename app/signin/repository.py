@@ -65,27 +65,39 @@ async def get_sso_config(conn: TenantConnection, tenant_id: TenantId) -> dict[st
     return await cur.fetchone()
 
 
+SSO_COLUMNS = (
+    "protocol",
+    "oidc_kind",
+    "oidc_directory",
+    "oidc_client_id",
+    "oidc_client_secret",
+    "saml_idp_entity_id",
+    "saml_idp_sso_url",
+    "saml_idp_certificate",
+)
+
+
 async def put_sso_config(
     conn: TenantConnection, tenant_id: TenantId, values: dict[str, Any]
 ) -> None:
     """Replace the tenant's SSO configuration (columns of the other protocol become NULL)."""
-    columns = [
-        "protocol",
-        "oidc_kind",
-        "oidc_directory",
-        "oidc_client_id",
-        "oidc_client_secret",
-        "saml_idp_entity_id",
-        "saml_idp_sso_url",
-        "saml_idp_certificate",
-    ]
-    params = [tenant_id, *(values.get(column) for column in columns)]
-    updates = ", ".join(f"{column} = EXCLUDED.{column}" for column in columns)
     await conn.execute(
-        f"INSERT INTO sso_configs (tenant_id, {', '.join(columns)})"  # noqa: S608 - literal names
-        f" VALUES (%s{', %s' * len(columns)})"
-        f" ON CONFLICT (tenant_id) DO UPDATE SET {updates}, updated_at = now()",
-        params,
+        """
+        INSERT INTO sso_configs (tenant_id, protocol, oidc_kind, oidc_directory, oidc_client_id,
+            oidc_client_secret, saml_idp_entity_id, saml_idp_sso_url, saml_idp_certificate)
+        VALUES (%(tenant_id)s, %(protocol)s, %(oidc_kind)s, %(oidc_directory)s,
+            %(oidc_client_id)s, %(oidc_client_secret)s, %(saml_idp_entity_id)s,
+            %(saml_idp_sso_url)s, %(saml_idp_certificate)s)
+        ON CONFLICT (tenant_id) DO UPDATE SET
+            protocol = EXCLUDED.protocol, oidc_kind = EXCLUDED.oidc_kind,
+            oidc_directory = EXCLUDED.oidc_directory, oidc_client_id = EXCLUDED.oidc_client_id,
+            oidc_client_secret = EXCLUDED.oidc_client_secret,
+            saml_idp_entity_id = EXCLUDED.saml_idp_entity_id,
+            saml_idp_sso_url = EXCLUDED.saml_idp_sso_url,
+            saml_idp_certificate = EXCLUDED.saml_idp_certificate,
+            updated_at = now()
+        """,
+        {column: values.get(column) for column in SSO_COLUMNS} | {"tenant_id": tenant_id},
     )
 
 

@@ -24,7 +24,7 @@ packages_present = [
 ]
 # Settings of the tools above (their /etc/default files): what they do on their own.
 package_tool_defaults = {
-    "/etc/default/sysstat": ("ENABLED", "true"),  # system activity accounting
+    "/etc/default/sysstat": ("ENABLED", '"true"'),  # system activity accounting
     "/etc/default/debsums": ("CRON_CHECK", "weekly"),  # verify installed files weekly
 }
 # Legacy, clear-text or unneeded network services and clients (CIS 2.x).
@@ -122,7 +122,7 @@ sshd_settings = {
     "GatewayPorts": "no",
     "PermitUserEnvironment": "no",
     "MaxAuthTries": "3",
-    "MaxSessions": "4",
+    "MaxSessions": "2",
     "MaxStartups": "10:30:60",
     "LoginGraceTime": "30",
     "ClientAliveInterval": "300",

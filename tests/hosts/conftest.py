@@ -63,6 +63,7 @@ ITEMS: dict[str, Callable[[dict[str, Any]], list[Any]]] = {
     "journald_key": lambda d: sorted(d["journald"]),
     "tmp_mount": lambda d: [(p, o) for p in ("/tmp", "/dev/shm") for o in d["tmp_mount_options"]],
     "blocked_probe": lambda d: list(d["egress_blocked_probes"]),
+    "tool_default": lambda d: sorted(d["package_tool_defaults"]),
 }
 
 

@@ -18,6 +18,12 @@ def test_package_installed(host_name: str, package_present: str) -> None:
     assert package_present in installed(host_name)
 
 
+def test_tool_default(host: Any, tool_default: str, data: dict[str, Any]) -> None:
+    """The tools' own schedules are on (system activity accounting, weekly debsums)."""
+    key, value = data["package_tool_defaults"][tool_default]
+    assert f"{key}={value}" in host.file(tool_default).content_string.splitlines()
+
+
 def test_package_absent(host_name: str, package_absent: str) -> None:
     assert package_absent not in installed(host_name)
 

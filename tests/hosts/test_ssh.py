@@ -79,7 +79,7 @@ def test_no_weak_moduli_or_dsa_keys(host: Any) -> None:
 def test_login_banner(host: Any) -> None:
     banner = host.file("/etc/issue.net")
     assert banner.exists
-    assert "Authorised access only" in banner.content_string
+    assert "Authorized access only" in banner.content_string
 
 
 def test_fail2ban_guards_sshd(host: Any) -> None:

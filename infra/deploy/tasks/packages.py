@@ -13,7 +13,7 @@ for path, (key, value) in host.data.package_tool_defaults.items():
         name=f"packages: {path} {key}={value}",
         path=path,
         line=f"^{key}=.*",
-        replace=f'{key}="{value}"',
+        replace=f"{key}={value}",
     )
 apt.packages(
     name="packages: no legacy or unneeded services",

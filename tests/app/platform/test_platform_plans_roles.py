@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import httpx
 import pytest
 
 from app.core.deps import require_feature, require_permission
 from app.core.plans import PLAN_FEATURES, Feature, Plan
 from app.core.roles import PERMISSIONS, Permission, Role
-from tests.app.conftest import AuthHeaders, MakeTenant, TenantFixture
+from app.core.settings import Settings
+from tests.app.conftest import REPO_ROOT, AuthHeaders, MakeTenant, TenantFixture
 
 pytestmark = pytest.mark.anyio
 
@@ -141,3 +146,35 @@ async def test_site_limit_follows_the_plan(
     assert "The Free plan includes 1 site(s)" in second.json()["detail"]
     listing = await client.get("/api/v1/sites", headers=headers)
     assert [s["name"] for s in listing.json()] == ["One"]
+
+
+@pytest.mark.claim("AUTHZ-3")
+async def test_plans_change_only_through_the_operator_command(
+    client: httpx.AsyncClient,
+    make_tenant: MakeTenant,
+    auth_headers: AuthHeaders,
+    settings: Settings,
+) -> None:
+    free = await make_tenant(plan="free")
+    headers = auth_headers(free.owner, free)
+    # A tenant cannot upgrade itself through its own API.
+    sneaky = await client.patch("/api/v1/tenant", json={"plan": "team"}, headers=headers)
+    assert sneaky.status_code == 422
+    env = {
+        **os.environ,
+        "CLOOP_DATABASE_URL": settings.database_url,
+        "CLOOP_OWNER_DATABASE_URL": settings.owner_database_url,
+    }
+    command = [sys.executable, "-m", "app.jobs", "set-plan", str(free.id)]
+    done = subprocess.run(
+        [*command, "pro"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    tenant = await client.get("/api/v1/tenant", headers=headers)
+    assert tenant.json()["plan"] == "pro"
+    assert "audit_log" in tenant.json()["features"]
+    refused = subprocess.run(
+        [*command, "gold"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    assert refused.returncode == 2
+    assert "invalid choice: 'gold'" in refused.stderr
