@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.audit import repository
 from app.core.db import Connection, Database, TenantConnection
 from app.core.logging import log_event
 from app.core.tenancy import TenantId
+
+if TYPE_CHECKING:  # app.core.security records its events here
+    from app.core.security import Principal
 
 log = logging.getLogger("cloop.audit")
 
@@ -34,15 +39,16 @@ async def record_auth_event(
     ``tenant_id``); pass the Database to write in a transaction of its own.
     """
     detail = detail or {}
-    if isinstance(conn_or_db, Database):
-        if tenant_id is None:
-            async with conn_or_db.unscoped() as conn:
-                await _insert(conn, event, actor, None, ip, outcome, detail)
-        else:
-            async with conn_or_db.tenant(tenant_id) as tconn:
-                await _insert(tconn, event, actor, tenant_id, ip, outcome, detail)
-    else:
-        await _insert(conn_or_db, event, actor, tenant_id, ip, outcome, detail)
+    async with _connection(conn_or_db, tenant_id) as conn:
+        await repository.insert_auth_event(
+            conn,
+            tenant_id=tenant_id,
+            event=event,
+            actor=actor,
+            ip=ip,
+            outcome=outcome,
+            detail=detail,
+        )
     log_event(
         log,
         "auth event",
@@ -56,18 +62,34 @@ async def record_auth_event(
     )
 
 
-async def _insert(  # noqa: PLR0917 - a private pass-through of record_auth_event's fields
+async def record_member_action(
     conn: Connection,
+    principal: Principal,
     event: str,
-    actor: str | None,
-    tenant_id: TenantId | None,
-    ip: str | None,
-    outcome: str,
     detail: dict[str, Any],
+    *,
+    ip: str | None = None,
 ) -> None:
-    await repository.insert_auth_event(
-        conn, tenant_id=tenant_id, event=event, actor=actor, ip=ip, outcome=outcome, detail=detail
-    )
+    """A successful change a signed-in member made in their own tenant (LOG-1)."""
+    await record_auth_event(
+        conn, event=event, actor=str(principal.user_id), tenant_id=principal.tenant_id,
+        ip=ip, outcome=SUCCESS, detail=detail,
+    )  # fmt: skip
+
+
+@asynccontextmanager
+async def _connection(
+    conn_or_db: Connection | Database, tenant_id: TenantId | None
+) -> AsyncIterator[Connection]:
+    """The caller's connection, or a transaction of its own scoped to ``tenant_id``."""
+    if not isinstance(conn_or_db, Database):
+        yield conn_or_db
+    elif tenant_id is None:
+        async with conn_or_db.unscoped() as conn:
+            yield conn
+    else:
+        async with conn_or_db.tenant(tenant_id) as tconn:
+            yield tconn
 
 
 async def record_site_change(

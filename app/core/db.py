@@ -8,13 +8,13 @@ connection never carries a tenant into its next transaction.
 from __future__ import annotations
 
 import contextlib
-import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import NewType
 
 import psycopg
-from psycopg import AsyncConnection, sql
+from psycopg import AsyncConnection
+from psycopg.abc import QueryNoTemplate as Query
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -25,8 +25,7 @@ Connection = AsyncConnection[DictRow]
 # A connection inside one transaction scoped to one tenant; only ``Database.tenant`` makes one.
 TenantConnection = NewType("TenantConnection", Connection)
 
-_BEGIN_TENANT = sql.SQL("BEGIN; SELECT set_config('app.tenant_id', {}, true)")
-_MEMBER_ROLE = sql.SQL("; SELECT role FROM memberships WHERE tenant_id = {} AND user_id = {}")
+_SET_TENANT = "SELECT set_config('app.tenant_id', %s, true)"
 
 
 def _pool(
@@ -73,42 +72,31 @@ class Database:
     @asynccontextmanager
     async def tenant(self, tenant_id: TenantId) -> AsyncIterator[TenantConnection]:
         """One transaction on the app pool in which RLS shows only ``tenant_id``'s rows."""
-        async with self._scoped(tenant_id, None) as (conn, _):
+        async with self._scoped(tenant_id, None, {}) as (conn, _):
             yield conn
 
     @asynccontextmanager
-    async def tenant_member(
-        self, tenant_id: TenantId, user_id: uuid.UUID
-    ) -> AsyncIterator[tuple[TenantConnection, str | None]]:
-        """``tenant()`` plus the user's current role there (None: not a member), read in the
-        same round trip: what every authenticated request needs first."""
-        async with self._scoped(tenant_id, user_id) as scoped:
+    async def tenant_checked(
+        self, tenant_id: TenantId, check: Query, params: Mapping[str, object]
+    ) -> AsyncIterator[tuple[TenantConnection, DictRow | None]]:
+        """``tenant()`` plus the first row of ``check``, run inside it in the same round trip:
+        for the checks every authenticated request starts with (membership, erasure)."""
+        async with self._scoped(tenant_id, check, params) as scoped:
             yield scoped
 
     @asynccontextmanager
     async def _scoped(
-        self, tenant_id: TenantId, user_id: uuid.UUID | None
-    ) -> AsyncIterator[tuple[TenantConnection, str | None]]:
-        # BEGIN, the tenant setting and the membership go as one simple query (one round trip);
-        # the values are typed UUIDs quoted by psycopg, never text from the request.
-        query = _BEGIN_TENANT.format(sql.Literal(str(tenant_id)))
-        if user_id is not None:
-            query += _MEMBER_ROLE.format(sql.Literal(str(tenant_id)), sql.Literal(str(user_id)))
+        self, tenant_id: TenantId, check: Query | None, params: Mapping[str, object]
+    ) -> AsyncIterator[tuple[TenantConnection, DictRow | None]]:
         async with self._app.connection() as conn:
-            cur = await conn.execute(query)
-            role = None
-            if user_id is not None:
-                cur.nextset()
-                cur.nextset()
-                row = await cur.fetchone()
-                role = None if row is None else str(row["role"])
             try:
-                yield TenantConnection(conn), role
+                row = await _begin(conn, tenant_id, check, params)
+                yield TenantConnection(conn), row
             except BaseException:
                 with contextlib.suppress(psycopg.Error):
-                    await conn.execute("ROLLBACK")
+                    await conn.rollback()
                 raise
-            await conn.execute("COMMIT")
+            await conn.commit()
 
     @asynccontextmanager
     async def unscoped(self) -> AsyncIterator[Connection]:
@@ -121,3 +109,15 @@ class Database:
         """One owner-role transaction (bypasses RLS): migrations, purges, privileged jobs."""
         async with self._owner.connection() as conn, conn.transaction():
             yield conn
+
+
+async def _begin(
+    conn: Connection, tenant_id: TenantId, check: Query | None, params: Mapping[str, object]
+) -> DictRow | None:
+    """BEGIN, the transaction-local tenant setting and ``check`` as one pipeline: one round
+    trip, and prepared statements (psycopg prepares repeated queries) instead of SQL text."""
+    async with conn.pipeline():
+        await conn.execute("BEGIN")
+        await conn.execute(_SET_TENANT, [str(tenant_id)])
+        cur = None if check is None else await conn.execute(check, params)
+    return None if cur is None else await cur.fetchone()

@@ -19,8 +19,9 @@ from app.core.plans import PLAN_FEATURES, Feature, Plan, cheapest_plan_with
 from app.core.problems import ApiError
 from app.core.roles import Permission, allows
 from app.core.security import InvalidTokenError, Principal, TokenIssuer
+from app.core.session_repository import member_transaction
 from app.core.settings import Settings
-from app.privacy.checks import access_refusal
+from app.privacy.checks import refusal_message
 
 _BEARER = {"WWW-Authenticate": "Bearer"}
 # Dependencies are coroutines even when they need not be: FastAPI runs plain functions in a
@@ -79,21 +80,26 @@ CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 async def tenant_connection(db: Db, principal: CurrentPrincipal) -> AsyncIterator[TenantConnection]:
     """The request's transaction, scoped to the caller's tenant; the membership is re-checked
-    in it, so a removed member or changed role stops working at once, not at token expiry."""
-    async with db.tenant_member(principal.tenant_id, principal.user_id) as (conn, role):
+    in it, so a removed member, a changed role or an erasure (GDPR-17) stops working at once,
+    not at token expiry. Both checks ride on the round trip that starts the transaction."""
+    tenant_id, user_id = principal.tenant_id, principal.user_id
+    async with member_transaction(db, tenant_id, user_id) as (conn, role, erasure):
         if role != principal.role:
             raise ApiError(
                 401,
                 "Your membership of this tenant changed; refresh the session.",
                 headers=_BEARER,
             )
-        refusal = await access_refusal(conn, principal.tenant_id, principal.user_id)
-        if refusal:  # erasure pending (GDPR-17): deactivated at once
+        refusal = refusal_message(erasure)
+        if refusal:
             raise ApiError(401, refusal, headers=_BEARER)
         yield conn
 
 
-TenantConn = Annotated[TenantConnection, Depends(tenant_connection)]
+# scope="function": the transaction commits before the response is sent, so a client that
+# got its answer reads its own writes on its next request (and never sees a failed commit as
+# a success). FastAPI's default would commit after sending.
+TenantConn = Annotated[TenantConnection, Depends(tenant_connection, scope="function")]
 
 
 class PermissionCheck:

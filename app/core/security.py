@@ -32,7 +32,7 @@ from app.core.db import Database, TenantConnection
 from app.core.roles import Role
 from app.core.settings import Settings
 from app.core.tenancy import TenantId
-from app.privacy.checks import access_refusal
+from app.privacy.checks import refusal_message
 
 ALGORITHM = "ES256"
 _VERIFIED_CACHE_SIZE = 10_000
@@ -297,11 +297,10 @@ async def start_session(
 ) -> TokenPair:
     """Tokens for a user whose identity the caller has verified; refuses a non-member."""
     issuer = issuer or installed_issuer()
-    async with db.tenant(tenant_id) as conn:
-        role = await repo.membership_role(conn, tenant_id, user_id)
+    async with repo.member_transaction(db, tenant_id, user_id) as (conn, role, erasure):
         if role is None:
             raise SessionRefusedError("this account is not a member of that tenant")
-        refusal = await access_refusal(conn, tenant_id, user_id)
+        refusal = refusal_message(erasure)
         if refusal:  # erasure pending (GDPR-17)
             raise SessionRefusedError(refusal)
         refresh = await _new_refresh_token(

@@ -3,11 +3,35 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from app.core.db import TenantConnection
+from psycopg import sql
+
+from app.core.db import Database, TenantConnection
 from app.core.tenancy import TenantId
+from app.privacy.checks import ERASURE_PENDING
+
+# The member's role (NULL: not a member) and a pending erasure of them or their tenant.
+_ACCESS = sql.SQL(
+    "SELECT (SELECT role FROM memberships"
+    " WHERE tenant_id = %(tenant_id)s AND user_id = %(user_id)s) AS role,"
+    " {} AS erasure_pending"
+).format(ERASURE_PENDING)
+
+
+@asynccontextmanager
+async def member_transaction(
+    db: Database, tenant_id: TenantId, user_id: uuid.UUID
+) -> AsyncIterator[tuple[TenantConnection, str | None, str | None]]:
+    """``db.tenant(tenant_id)`` with the user's current role there and the kind of a pending
+    erasure ('account', 'tenant' or None), read in the transaction's first round trip."""
+    params = {"tenant_id": tenant_id, "user_id": user_id}
+    async with db.tenant_checked(tenant_id, _ACCESS, params) as (conn, row):
+        role, erasure = (row["role"], row["erasure_pending"]) if row else (None, None)
+        yield conn, role, erasure
 
 
 async def membership_role(

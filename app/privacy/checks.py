@@ -9,6 +9,8 @@ from __future__ import annotations
 import uuid
 from enum import StrEnum
 
+from psycopg import sql
+
 from app.core.db import Connection
 from app.core.tenancy import TenantId
 from app.privacy import repository
@@ -42,14 +44,38 @@ async def processing_allowed(
     )
 
 
+# 'tenant' or 'account' while that subject's erasure is pending, else NULL: a scalar SQL
+# expression over the parameters %(tenant_id)s and %(user_id)s, so that the request path can
+# evaluate it in the statement that checks the membership (no round trip of its own).
+ERASURE_PENDING = sql.SQL(
+    "(SELECT subject_kind FROM privacy_erasures"
+    " WHERE (subject_kind = 'tenant' AND subject_id = %(tenant_id)s)"
+    " OR (subject_kind = 'account' AND subject_id = %(user_id)s)"
+    " ORDER BY subject_kind DESC LIMIT 1)"
+)
+_ERASURE_PENDING_QUERY = sql.SQL("SELECT {} AS kind").format(ERASURE_PENDING)
+
+
+async def _erasure_pending(
+    conn: Connection, tenant_id: TenantId, user_id: uuid.UUID | None
+) -> str | None:
+    cur = await conn.execute(_ERASURE_PENDING_QUERY, {"tenant_id": tenant_id, "user_id": user_id})
+    row = await cur.fetchone()
+    return None if row is None else row["kind"]
+
+
 async def tenant_is_active(conn: Connection, tenant_id: TenantId) -> bool:
     """False from the moment the tenant's erasure was asked for: no sign-in, widget off."""
-    return await repository.inactive_reason(conn, tenant_id, None) is None
+    return await _erasure_pending(conn, tenant_id, None) is None
+
+
+def refusal_message(erasure_pending: str | None) -> str | None:
+    """The refusal of a session given the value of ``ERASURE_PENDING``, or None."""
+    if erasure_pending is None:
+        return None
+    return f"This {erasure_pending} has been deleted and is awaiting its purge."
 
 
 async def access_refusal(conn: Connection, tenant_id: TenantId, user_id: uuid.UUID) -> str | None:
     """Why a session of this user in this tenant must be refused (erasure pending), or None."""
-    reason = await repository.inactive_reason(conn, tenant_id, user_id)
-    if reason is None:
-        return None
-    return f"This {reason} has been deleted and is awaiting its purge."
+    return refusal_message(await _erasure_pending(conn, tenant_id, user_id))

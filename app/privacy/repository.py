@@ -183,21 +183,6 @@ async def overdue_erasures(conn: Connection) -> list[dict[str, Any]]:
     return await cur.fetchall()
 
 
-async def inactive_reason(
-    conn: Connection, tenant_id: uuid.UUID, user_id: uuid.UUID | None
-) -> str | None:
-    """'tenant' or 'account' if that subject is being erased, else None."""
-    cur = await conn.execute(
-        "SELECT subject_kind FROM privacy_erasures"
-        " WHERE (subject_kind = 'tenant' AND subject_id = %s)"
-        " OR (subject_kind = 'account' AND subject_id = %s)"
-        " ORDER BY subject_kind DESC LIMIT 1",
-        [tenant_id, user_id],
-    )
-    row = await cur.fetchone()
-    return None if row is None else str(row["subject_kind"])
-
-
 async def sole_member_users(conn: Connection, tenant_id: uuid.UUID) -> list[uuid.UUID]:
     """Members of this tenant who belong to no other tenant (owner role: sees all)."""
     cur = await conn.execute(

@@ -17,7 +17,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from app.audit.service import SUCCESS, record_auth_event
+from app.audit.service import record_member_action
 from app.core.db import Connection, Database, TenantConnection
 from app.core.logging import log_event
 from app.core.problems import ApiError
@@ -208,11 +208,8 @@ async def erase_account(db: Database, principal: Principal) -> ErasureOut:
 
 async def _audit_request(conn: Connection, principal: Principal, marker: ErasureOut) -> None:
     """Who asked for an erasure; purged with the tenant, pseudonymised with the account."""
-    await record_auth_event(
-        conn, event="privacy.erasure_requested", actor=str(principal.user_id),
-        tenant_id=principal.tenant_id, ip=None, outcome=SUCCESS,
-        detail={"subject_kind": marker.subject_kind, "due_at": marker.due_at.isoformat()},
-    )  # fmt: skip
+    detail = {"subject_kind": marker.subject_kind, "due_at": marker.due_at.isoformat()}
+    await record_member_action(conn, principal, "privacy.erasure_requested", detail)
 
 
 async def _mark(conn: Connection, kind: SubjectKind, subject_id: uuid.UUID) -> ErasureOut:
@@ -232,15 +229,8 @@ async def erase_visitor(db: Database, principal: Principal, subject: Subject) ->
         plan = (await load_catalog(conn)).plan(subject)
         removed = await _run_plan(conn, plan, names[0])
         await _record_answered(conn, principal.tenant_id, ("visitor", names[0]), Right.ERASURE)
-        await record_auth_event(
-            conn,
-            event="privacy.visitor_erased",
-            actor=str(principal.user_id),
-            tenant_id=principal.tenant_id,
-            ip=None,
-            outcome=SUCCESS,
-            detail={"subjects": names, "rows_removed": sum(removed.values())},
-        )
+        detail = {"subjects": names, "rows_removed": sum(removed.values())}
+        await record_member_action(conn, principal, "privacy.visitor_erased", detail)
     log_event(log, "visitor erased", tenant_id=str(principal.tenant_id), subjects=names)
     return removed
 

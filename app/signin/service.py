@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 
 import httpx
 
-from app.audit.service import FAILURE, SUCCESS, record_auth_event
+from app.audit.service import FAILURE, SUCCESS, record_auth_event, record_member_action
 from app.core.db import Connection, Database, TenantConnection
 from app.core.plans import PLAN_FEATURES, Feature, Plan
 from app.core.problems import ApiError
@@ -474,12 +474,5 @@ async def _audit_sso_change(
     before: dict[str, Any] | None,
     after: dict[str, Any] | None,
 ) -> None:
-    await record_auth_event(
-        conn,
-        event="sso.change",
-        actor=str(principal.user_id),
-        tenant_id=principal.tenant_id,
-        ip=ip,
-        outcome=SUCCESS,
-        detail={"before": _summary(before), "after": _summary(after)},
-    )
+    detail = {"before": _summary(before), "after": _summary(after)}
+    await record_member_action(conn, principal, "sso.change", detail, ip=ip)

@@ -47,51 +47,49 @@ async def create_site(conn: TenantConnection, principal: Principal, body: SiteCr
             plan=plan.value,
         )
     row = await repository.insert_site(conn, tenant_id, body.model_dump())
-    await record_site_change(
-        conn,
-        actor=str(principal.user_id),
-        tenant_id=tenant_id,
-        site_id=row["id"],
-        before=None,
-        after=_settings(row),
-    )
+    await _record(conn, principal, row["id"], None, row)
     return SiteOut.model_validate(row)
 
 
 async def update_site(
     conn: TenantConnection, principal: Principal, site_id: uuid.UUID, body: SiteUpdate
 ) -> SiteOut:
-    tenant_id = principal.tenant_id
-    before = await repository.lock_site(conn, tenant_id, site_id)
-    if before is None:
-        raise ApiError(404, _NOT_FOUND)
+    before = await _locked(conn, principal, site_id)
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
     if not changes:
         return SiteOut.model_validate(before)
-    after = await repository.update_site(conn, tenant_id, site_id, changes)
+    after = await repository.update_site(conn, principal.tenant_id, site_id, changes)
     if _settings(after) != _settings(before):
-        await record_site_change(
-            conn,
-            actor=str(principal.user_id),
-            tenant_id=tenant_id,
-            site_id=site_id,
-            before=_settings(before),
-            after=_settings(after),
-        )
+        await _record(conn, principal, site_id, before, after)
     return SiteOut.model_validate(after)
 
 
 async def delete_site(conn: TenantConnection, principal: Principal, site_id: uuid.UUID) -> None:
-    tenant_id = principal.tenant_id
-    before = await repository.lock_site(conn, tenant_id, site_id)
-    if before is None:
+    before = await _locked(conn, principal, site_id)
+    await repository.delete_site(conn, principal.tenant_id, site_id)
+    await _record(conn, principal, site_id, before, None)
+
+
+async def _locked(
+    conn: TenantConnection, principal: Principal, site_id: uuid.UUID
+) -> dict[str, Any]:
+    """The site's row, held until the change commits; 404 if the tenant has no such site."""
+    row = await repository.get_site(conn, principal.tenant_id, site_id, lock=True)
+    if row is None:
         raise ApiError(404, _NOT_FOUND)
-    await repository.delete_site(conn, tenant_id, site_id)
+    return row
+
+
+async def _record(
+    conn: TenantConnection,
+    principal: Principal,
+    site_id: uuid.UUID,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+) -> None:
+    """The change's settings before and after (None: created or deleted), for LOG-2."""
     await record_site_change(
-        conn,
-        actor=str(principal.user_id),
-        tenant_id=tenant_id,
-        site_id=site_id,
-        before=_settings(before),
-        after=None,
-    )
+        conn, actor=str(principal.user_id), tenant_id=principal.tenant_id, site_id=site_id,
+        before=None if before is None else _settings(before),
+        after=None if after is None else _settings(after),
+    )  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from app.audit.service import SUCCESS, record_auth_event
+from app.audit.service import SUCCESS, record_auth_event, record_member_action
 from app.core import session_repository
 from app.core.db import Database, TenantConnection
 from app.core.plans import PLAN_FEATURES, SITE_LIMITS, Plan
@@ -53,11 +53,8 @@ async def rename_tenant(conn: TenantConnection, principal: Principal, name: str)
     """Rectification (GDPR-16) of the tenant's settings, audited with before and after."""
     before = await get_tenant(conn, principal.tenant_id)
     await repository.rename_tenant(conn, principal.tenant_id, name)
-    await record_auth_event(
-        conn, event="tenant.renamed", actor=str(principal.user_id),
-        tenant_id=principal.tenant_id, ip=None, outcome=SUCCESS,
-        detail={"before": {"name": before.name}, "after": {"name": name}},
-    )  # fmt: skip
+    detail = {"before": {"name": before.name}, "after": {"name": name}}
+    await record_member_action(conn, principal, "tenant.renamed", detail)
     return await get_tenant(conn, principal.tenant_id)
 
 
@@ -97,15 +94,8 @@ async def change_role(
         await _keep_an_owner(conn, tenant_id, current)
         await repository.update_role(conn, tenant_id, user_id, role)
         await session_repository.revoke_user(conn, tenant_id, user_id)
-        await record_auth_event(
-            conn,
-            event="role_change",
-            actor=str(principal.user_id),
-            tenant_id=tenant_id,
-            ip=ip,
-            outcome=SUCCESS,
-            detail={"user_id": str(user_id), "from": current, "to": role.value},
-        )
+        detail = {"user_id": str(user_id), "from": current, "to": role.value}
+        await record_member_action(conn, principal, "role_change", detail, ip=ip)
     members = await list_members(conn, tenant_id)
     return next(m for m in members if m.user_id == user_id)
 
@@ -119,15 +109,8 @@ async def remove_member(
     await _keep_an_owner(conn, tenant_id, current)
     await repository.delete_membership(conn, tenant_id, user_id)
     await session_repository.revoke_user(conn, tenant_id, user_id)
-    await record_auth_event(
-        conn,
-        event="member_removed",
-        actor=str(principal.user_id),
-        tenant_id=tenant_id,
-        ip=ip,
-        outcome=SUCCESS,
-        detail={"user_id": str(user_id), "role": current},
-    )
+    detail = {"user_id": str(user_id), "role": current}
+    await record_member_action(conn, principal, "member_removed", detail, ip=ip)
 
 
 async def invite(
@@ -150,15 +133,8 @@ async def invite(
         invited_by=principal.user_id,
         expires_at=datetime.now(UTC) + timedelta(seconds=ttl_seconds),
     )
-    await record_auth_event(
-        conn,
-        event="member_invited",
-        actor=str(principal.user_id),
-        tenant_id=principal.tenant_id,
-        ip=ip,
-        outcome=SUCCESS,
-        detail={"email": email, "role": role.value},
-    )
+    detail = {"email": email, "role": role.value}
+    await record_member_action(conn, principal, "member_invited", detail, ip=ip)
     return InvitationCreated(**row, token=token)
 
 

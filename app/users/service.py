@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from app.audit.service import SUCCESS, record_auth_event
+from app.audit.service import record_member_action
 from app.core.db import Connection
 from app.core.problems import ApiError
 from app.core.security import Principal
@@ -39,9 +39,5 @@ async def me(conn: Connection, principal: Principal) -> MeOut:
 async def update_profile(conn: Connection, principal: Principal, display_name: str) -> MeOut:
     """Rectification (GDPR-16): the change is audited, without the values themselves."""
     await repository.update_display_name(conn, principal.user_id, display_name)
-    await record_auth_event(
-        conn, event="profile.updated", actor=str(principal.user_id),
-        tenant_id=principal.tenant_id, ip=None, outcome=SUCCESS,
-        detail={"changed": ["display_name"]},
-    )  # fmt: skip
+    await record_member_action(conn, principal, "profile.updated", {"changed": ["display_name"]})
     return await me(conn, principal)

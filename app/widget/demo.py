@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import tempfile
 import uuid
 from dataclasses import dataclass
@@ -169,6 +170,10 @@ async def serve(settings: Settings, api_port: int, page_port: int) -> None:
     await asyncio.gather(servers[0].serve([api_sock]), servers[1].serve([page_sock]))
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     """A throw-away local Postgres, migrations, the sample KB, the API and the demo page."""
     from app.core import embedded  # noqa: PLC0415 - an ops/dev dependency
@@ -178,6 +183,7 @@ def main() -> None:
     parser.add_argument("--api-port", type=int, default=0)
     parser.add_argument("--page-port", type=int, default=0)
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, _interrupt)  # stop like Ctrl-C: Postgres is shut down too
     with tempfile.TemporaryDirectory(prefix="cloop-demo-") as tmp:
         server = embedded.start(Path(tmp) / "pg", delete_on_exit=True)
         try:

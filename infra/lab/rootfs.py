@@ -110,3 +110,12 @@ def _build(target: Path) -> None:
         shutil.rmtree(building, ignore_errors=True)
         raise RuntimeError(f"mmdebstrap failed (exit {result.returncode}); see {log}")
     building.rename(target)
+    _drop_stale(target)
+
+
+def _drop_stale(current: Path) -> None:
+    """Remove trees of older package lists (about 300 MB each) that no lab host mounts."""
+    mounts = Path("/proc/mounts").read_text()
+    for old in CACHE.glob("rootfs-*"):
+        if old.is_dir() and old != current and f"lowerdir={old}," not in mounts:
+            shutil.rmtree(old, ignore_errors=True)

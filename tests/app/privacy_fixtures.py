@@ -4,7 +4,6 @@ vectors and an uploaded object, conversations, a lead, tokens, audit), an S3 sta
 
 from __future__ import annotations
 
-import os
 import secrets
 import uuid
 from collections.abc import Iterator
@@ -51,6 +50,22 @@ def s3_settings() -> Iterator[StorageSettings]:
     server.stop()
 
 
+@pytest.fixture
+def store(s3_settings: StorageSettings) -> ObjectStore:
+    return ObjectStore(s3_settings)
+
+
+@pytest.fixture
+async def seeded(db: Database, tenant: TenantFixture, store: ObjectStore) -> Seeded:
+    return await seed_tenant(db, tenant, store)
+
+
+@pytest.fixture
+async def other(db: Database, other_tenant: TenantFixture, store: ObjectStore) -> Seeded:
+    """The same data in another tenant: what must stay untouched."""
+    return await seed_tenant(db, other_tenant, store)
+
+
 def _client(settings: StorageSettings) -> Any:
     return boto3.client(
         "s3",
@@ -62,9 +77,8 @@ def _client(settings: StorageSettings) -> Any:
 
 
 def s3_env(settings: StorageSettings) -> dict[str, str]:
-    """The environment that points a subprocess at the same S3 stand-in."""
+    """The variables that point a subprocess at the same S3 stand-in."""
     return {
-        **os.environ,
         "CLOOP_S3_ENDPOINT_URL": settings.endpoint_url,
         "CLOOP_S3_REGION": settings.region,
         "CLOOP_S3_BUCKET": settings.bucket,

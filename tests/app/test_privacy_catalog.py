@@ -8,13 +8,13 @@ import httpx
 import pytest
 
 from app.core.db import Database
-from app.knowledge.storage import ObjectStore, StorageSettings
+from app.knowledge.storage import ObjectStore
 from app.privacy.catalog import Catalog, Subject, SubjectKind, load_catalog
 from app.privacy.purge import Janitor, Pace, run
-from tests.app.conftest import AuthHeaders, TenantFixture
-from tests.app.privacy_fixtures import rows_mentioning, s3_settings, seed_tenant
+from tests.app.conftest import AuthHeaders
+from tests.app.privacy_fixtures import Seeded, rows_mentioning, s3_settings, seeded, store
 
-__all__ = ["s3_settings"]
+__all__ = ["s3_settings", "seeded", "store"]  # fixtures
 pytestmark = pytest.mark.anyio
 
 
@@ -63,11 +63,10 @@ async def test_a_table_added_later_is_exported_and_purged_without_code_changes(
     client: httpx.AsyncClient,
     db: Database,
     auth_headers: AuthHeaders,
-    tenant: TenantFixture,
-    s3_settings: StorageSettings,
+    seeded: Seeded,
+    store: ObjectStore,
 ) -> None:
-    store = ObjectStore(s3_settings)
-    seeded = await seed_tenant(db, tenant, store)
+    tenant = seeded.tenant
     visitor = seeded.visitors[0]
     async with db.owner() as conn:  # a later migration: notes per visitor, tags per note
         await conn.execute(

@@ -21,33 +21,21 @@ from app.privacy import checks
 from app.privacy.purge import Janitor, Pace, run
 from app.privacy.service import pseudonym
 from tests.app.conftest import AuthHeaders, TenantFixture
+from tests.app.helpers import database_env, run_module
 from tests.app.privacy_fixtures import (
     Seeded,
     object_keys,
+    other,
     rows_mentioning,
     s3_env,
     s3_settings,
-    seed_tenant,
+    seeded,
+    store,
 )
 
-__all__ = ["s3_settings"]  # the module-scoped S3 stand-in fixture
+__all__ = ["other", "s3_settings", "seeded", "store"]  # fixtures
 pytestmark = pytest.mark.anyio
 ERASE = "/api/v1/privacy/erasure"
-
-
-@pytest.fixture
-def store(s3_settings: StorageSettings) -> ObjectStore:
-    return ObjectStore(s3_settings)
-
-
-@pytest.fixture
-async def seeded(db: Database, tenant: TenantFixture, store: ObjectStore) -> Seeded:
-    return await seed_tenant(db, tenant, store)
-
-
-@pytest.fixture
-async def other(db: Database, other_tenant: TenantFixture, store: ObjectStore) -> Seeded:
-    return await seed_tenant(db, other_tenant, store)
 
 
 async def purge(db: Database, store: ObjectStore) -> dict[str, int]:
@@ -273,21 +261,9 @@ async def test_purge_killed_half_way_resumes_and_completes(
             " VALUES ('tenant', %s, %s)",
             [tenant.id, pseudonym("tenant", str(tenant.id))],
         )
-    env = s3_env(s3_settings) | {
-        "CLOOP_DATABASE_URL": settings.database_url,
-        "CLOOP_OWNER_DATABASE_URL": settings.owner_database_url,
-    }
-    command = [
-        sys.executable,
-        "-m",
-        "app.privacy.purge",
-        "--steps",
-        "purge",
-        "--batch-size",
-        "100",
-        "--pause-ms",
-        "30",
-    ]
+    env = database_env(settings) | s3_env(s3_settings)
+    args = ["--steps", "purge", "--batch-size", "100"]
+    command = [sys.executable, "-m", "app.privacy.purge", *args, "--pause-ms", "30"]
     job = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     left = total
@@ -301,9 +277,7 @@ async def test_purge_killed_half_way_resumes_and_completes(
     async with db.unscoped() as conn:
         assert not await checks.tenant_is_active(conn, tenant.id)  # still off meanwhile
 
-    done = subprocess.run(
-        command[:-2], env=env, capture_output=True, text=True, timeout=300, check=False
-    )
+    done = run_module("app.privacy.purge", *args, env=env)
     assert done.returncode == 0, done.stderr
     assert "erasures_purged=4" in done.stdout
     assert await _messages(db, tenant) == 0

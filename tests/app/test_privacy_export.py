@@ -14,26 +14,15 @@ import jsonschema
 import pytest
 
 from app.core.db import Database
-from app.knowledge.storage import ObjectStore, StorageSettings
 from app.privacy.catalog import load_catalog
 from app.privacy.service import EXPORT_SCHEMA, export_json, tenant_subject
 from tests.app.conftest import AuthHeaders, TenantFixture
-from tests.app.privacy_fixtures import Seeded, s3_settings, seed_tenant
+from tests.app.privacy_fixtures import Seeded, other, s3_settings, seeded, store
 
-__all__ = ["s3_settings"]
+__all__ = ["other", "s3_settings", "seeded", "store"]  # fixtures
 pytestmark = pytest.mark.anyio
 EXPORT = "/api/v1/privacy/export"
 SCHEMA = json.loads(EXPORT_SCHEMA.read_text())
-
-
-@pytest.fixture
-async def seeded(db: Database, tenant: TenantFixture, s3_settings: StorageSettings) -> Seeded:
-    return await seed_tenant(db, tenant, ObjectStore(s3_settings))
-
-
-@pytest.fixture
-async def other(db: Database, other_tenant: TenantFixture, s3_settings: StorageSettings) -> Seeded:
-    return await seed_tenant(db, other_tenant, ObjectStore(s3_settings))
 
 
 def tables_of(document: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,6 +15,7 @@ import pytest
 from app.core.db import Database
 from app.core.settings import Settings
 from tests.app.conftest import AuthHeaders, TenantFixture
+from tests.app.helpers import database_env, run_module
 
 pytestmark = pytest.mark.anyio
 REQUESTS = "/api/v1/privacy/requests"
@@ -145,19 +144,8 @@ async def test_daily_job_logs_one_json_line_per_overdue_request_and_erasure(
             " requested_at, due_at) VALUES ('account', gen_random_uuid(), 'psn_x',"
             " now() - interval '31 days', now() - interval '1 day')"
         )
-    env = {
-        "CLOOP_DATABASE_URL": settings.database_url,
-        "CLOOP_OWNER_DATABASE_URL": settings.owner_database_url,
-        "PATH": "/usr/bin:/bin",
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "app.privacy.purge", "--steps", "overdue"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    env = database_env(settings)
+    done = run_module("app.privacy.purge", "--steps", "overdue", env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     overdue = [
@@ -167,14 +155,7 @@ async def test_daily_job_logs_one_json_line_per_overdue_request_and_erasure(
     ]
     assert overdue == [("data-subject request overdue", late["id"]), ("erasure overdue", "psn_x")]
     assert done.stdout.splitlines()[-1] == "overdue=2"
-    bad = subprocess.run(
-        [sys.executable, "-m", "app.privacy.purge", "--batch-size", "0"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    bad = run_module("app.privacy.purge", "--batch-size", "0", env=env, timeout=60)
     assert bad.returncode == 2
     assert "--batch-size must be >= 1" in bad.stderr
     assert "Traceback" not in bad.stderr

@@ -20,14 +20,14 @@ from app.ai.settings import AISettings
 from app.chat.runtime import LimitSettings, Runtime, install_runtime
 from app.core.db import Database
 from app.core.tenancy import TenantId
-from app.knowledge.storage import ObjectStore, StorageSettings
+from app.knowledge.storage import ObjectStore
 from app.privacy.checks import Purpose, processing_allowed
 from app.ratelimit.service import Limiter
 from app.widget.service import TOKEN_PREFIX, token_hash
-from tests.app.conftest import AuthHeaders, TenantFixture
-from tests.app.privacy_fixtures import Seeded, s3_settings, seed_tenant
+from tests.app.conftest import AuthHeaders
+from tests.app.privacy_fixtures import Seeded, s3_settings, seeded, store
 
-__all__ = ["s3_settings"]
+__all__ = ["s3_settings", "seeded", "store"]  # fixtures
 pytestmark = pytest.mark.anyio
 ORIGIN = "https://shop.example"
 RESTRICTIONS = "/api/v1/privacy/restrictions"
@@ -85,11 +85,10 @@ async def widget(
     app: FastAPI,
     client: httpx.AsyncClient,
     db: Database,
-    tenant: TenantFixture,
-    s3_settings: StorageSettings,
+    seeded: Seeded,
+    store: ObjectStore,
     provider: RecordingProvider,
 ) -> Widget:
-    seeded = await seed_tenant(db, tenant, ObjectStore(s3_settings))
     token = TOKEN_PREFIX + secrets.token_urlsafe(24)
     async with db.owner() as conn:
         await conn.execute(
@@ -98,12 +97,10 @@ async def widget(
         await conn.execute(
             "INSERT INTO widget_tokens (tenant_id, site_id, token_hash, token_prefix)"
             " VALUES (%s, %s, %s, %s)",
-            [tenant.id, seeded.site_id, token_hash(token), token[:10]],
+            [seeded.tenant.id, seeded.site_id, token_hash(token), token[:10]],
         )
     limits = LimitSettings(ip_per_second=1000, ip_per_minute=1000, ip_per_hour=1000)
-    runtime = Runtime(
-        AISettings(), limits, FixedEmbedder(), provider, ObjectStore(s3_settings), Limiter(db)
-    )
+    runtime = Runtime(AISettings(), limits, FixedEmbedder(), provider, store, Limiter(db))
     install_runtime(app, runtime)
     return Widget(client, seeded, token)
 

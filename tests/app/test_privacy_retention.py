@@ -7,12 +7,12 @@ import httpx
 import pytest
 
 from app.core.db import Database
-from app.knowledge.storage import ObjectStore, StorageSettings
+from app.knowledge.storage import ObjectStore
 from app.privacy.purge import Janitor, Pace, run
 from tests.app.conftest import AuthHeaders, TenantFixture
-from tests.app.privacy_fixtures import s3_settings, seed_tenant
+from tests.app.privacy_fixtures import other, s3_settings, seeded, store
 
-__all__ = ["s3_settings"]
+__all__ = ["other", "s3_settings", "seeded", "store"]  # fixtures
 pytestmark = pytest.mark.anyio
 SETTINGS = "/api/v1/privacy/settings"
 
@@ -63,15 +63,13 @@ async def test_retention_setting_defaults_to_12_months_and_only_admins_change_it
     assert (await client.get(SETTINGS, headers=member)).json() == ok.json()
 
 
+@pytest.mark.usefixtures("seeded", "other")  # the seed sets retention to 6 months
 async def test_job_deletes_conversations_past_each_tenants_retention(
     db: Database,
     tenant: TenantFixture,
     other_tenant: TenantFixture,
-    s3_settings: StorageSettings,
+    store: ObjectStore,
 ) -> None:
-    store = ObjectStore(s3_settings)
-    await seed_tenant(db, tenant, store)  # retention set to 6 months by the seed
-    await seed_tenant(db, other_tenant, store)
     async with db.owner() as conn:
         await conn.execute("DELETE FROM privacy_settings WHERE tenant_id = %s", [other_tenant.id])
     await age_conversations(db, tenant, months=7)

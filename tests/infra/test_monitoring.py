@@ -132,6 +132,16 @@ class Host:
         state: dict[str, Any] = json.loads((self.dir / "state.json").read_text())
         return state
 
+    def expect(self, check: str, words: str, severity: str | None) -> None:
+        """The check's message says ``words``; one alert of ``severity``, or none if None (ok)."""
+        state = self.state()["checks"][check]
+        assert words in state["message"]
+        if severity is None:
+            assert state["status"] == "ok"
+            assert self.alerts() == []
+        else:
+            assert only(self.alerts())["severity"] == severity
+
 
 FAKE_SYSTEMCTL = """#!/bin/sh
 # systemctl show --property=... -- UNIT...: one block per unit, in order, as systemd prints them.
@@ -353,13 +363,7 @@ def test_certificate_near_expiry_is_detected_on_what_the_server_serves(
          "warning_days": 21, "critical_days": 7}
     ]  # fmt: skip
     host.run()
-    state = host.state()["checks"][f"certificate:{DOMAIN}"]
-    assert words in state["message"]
-    if severity is None:
-        assert state["status"] == "ok"
-        assert host.alerts() == []
-    else:
-        assert only(host.alerts())["severity"] == severity
+    host.expect(f"certificate:{DOMAIN}", words, severity)
 
 
 def test_unreachable_tls_server_is_critical(host: Host) -> None:
@@ -409,13 +413,7 @@ def test_missed_backup_is_detected(
     command = fake_pgbackrest(host.dir, hours_ago, rc)
     host.config["backups"] = [{"stanza": "cloop", "max_age_hours": 26, "info_command": command}]
     host.run()
-    state = host.state()["checks"]["backup:cloop"]
-    assert words in state["message"]
-    if severity is None:
-        assert state["status"] == "ok"
-        assert host.alerts() == []
-    else:
-        assert only(host.alerts())["severity"] == severity
+    host.expect("backup:cloop", words, severity)
 
 
 # -- The app's health check ---------------------------------------------------------------------

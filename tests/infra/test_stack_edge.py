@@ -208,6 +208,7 @@ def test_modern_tls_versions_are_accepted(edge: Edge, version: ssl.TLSVersion) -
 
 
 @pytest.mark.claim("ENC-1")
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1:DeprecationWarning")
 @pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1])
 def test_old_tls_versions_are_refused_by_the_server(edge: Edge, version: ssl.TLSVersion) -> None:
     """The client offers the old version in earnest; the refusal must come from the server."""

@@ -6,9 +6,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,7 +19,8 @@ from app.core.db import Database
 from app.core.logging import JsonFormatter
 from app.core.security import start_session
 from app.core.settings import Settings
-from tests.app.conftest import CLIENT_IP, REPO_ROOT, AuthHeaders, TenantFixture
+from tests.app.conftest import CLIENT_IP, AuthHeaders, TenantFixture
+from tests.app.helpers import database_env, run_module
 
 pytestmark = pytest.mark.anyio
 
@@ -209,31 +207,13 @@ async def test_purge_removes_rows_older_than_twelve_months(db: Database) -> None
 @pytest.mark.claim("LOG-3")
 @pytest.mark.usefixtures("aged_rows")
 async def test_purge_command_for_the_timer(db: Database, settings: Settings) -> None:
-    env = {
-        **os.environ,
-        "CLOOP_DATABASE_URL": settings.database_url,
-        "CLOOP_OWNER_DATABASE_URL": settings.owner_database_url,
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "app.jobs", "purge-audit"],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    env = database_env(settings)
+    done = run_module("app.jobs", "purge-audit", env=env)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "audit_events=1 site_changes=1"
     assert await _kept(db) == (["11 months ago"], ["11 months ago"])
     env["CLOOP_OWNER_DATABASE_URL"] = "postgresql://nobody@/nowhere?host=/nonexistent"
-    failed = subprocess.run(
-        [sys.executable, "-m", "app.jobs", "purge-audit"],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    failed = run_module("app.jobs", "purge-audit", env=env)
     assert failed.returncode == 1
     assert failed.stderr.startswith("purge-audit failed: ")
     assert "Traceback" not in failed.stderr

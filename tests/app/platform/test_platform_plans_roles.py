@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import httpx
 import pytest
 
@@ -13,7 +9,8 @@ from app.core.deps import require_feature, require_permission
 from app.core.plans import PLAN_FEATURES, Feature, Plan
 from app.core.roles import PERMISSIONS, Permission, Role
 from app.core.settings import Settings
-from tests.app.conftest import REPO_ROOT, AuthHeaders, MakeTenant, TenantFixture
+from tests.app.conftest import AuthHeaders, MakeTenant, TenantFixture
+from tests.app.helpers import database_env, run_module
 
 pytestmark = pytest.mark.anyio
 
@@ -160,21 +157,12 @@ async def test_plans_change_only_through_the_operator_command(
     # A tenant cannot upgrade itself through its own API.
     sneaky = await client.patch("/api/v1/tenant", json={"plan": "team"}, headers=headers)
     assert sneaky.status_code == 422
-    env = {
-        **os.environ,
-        "CLOOP_DATABASE_URL": settings.database_url,
-        "CLOOP_OWNER_DATABASE_URL": settings.owner_database_url,
-    }
-    command = [sys.executable, "-m", "app.jobs", "set-plan", str(free.id)]
-    done = subprocess.run(
-        [*command, "pro"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False
-    )
+    env = database_env(settings)
+    done = run_module("app.jobs", "set-plan", str(free.id), "pro", env=env)
     assert done.returncode == 0, done.stderr
     tenant = await client.get("/api/v1/tenant", headers=headers)
     assert tenant.json()["plan"] == "pro"
     assert "audit_log" in tenant.json()["features"]
-    refused = subprocess.run(
-        [*command, "gold"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False
-    )
+    refused = run_module("app.jobs", "set-plan", str(free.id), "gold", env=env)
     assert refused.returncode == 2
     assert "invalid choice: 'gold'" in refused.stderr

@@ -3,9 +3,6 @@ apply in order, once, and refuse a broken directory with a clear message."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -15,7 +12,8 @@ from fastapi import FastAPI
 
 from app.core.migrations import MigrationError, apply_migrations, discover
 from app.core.settings import Settings
-from tests.app.conftest import REPO_ROOT, AuthHeaders, TenantFixture
+from tests.app.conftest import AuthHeaders, TenantFixture
+from tests.app.helpers import database_env, run_module
 
 pytestmark = pytest.mark.anyio
 PROBLEM = "application/problem+json"
@@ -114,26 +112,12 @@ async def test_migrations_apply_once_and_a_failing_one_leaves_nothing(
 
 
 def test_migrations_command(settings: Settings) -> None:
-    env = {**os.environ, "CLOOP_OWNER_DATABASE_URL": settings.owner_database_url}
-    ok = subprocess.run(
-        [sys.executable, "-m", "app.core.migrations"],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    env = database_env(settings)
+    ok = run_module("app.core.migrations", env=env)
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.strip() == "applied 0 migration(s)"
     env["CLOOP_OWNER_DATABASE_URL"] = "postgresql://nobody@/x?host=/nonexistent"
-    bad = subprocess.run(
-        [sys.executable, "-m", "app.core.migrations"],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    bad = run_module("app.core.migrations", env=env)
     assert bad.returncode == 1
     assert bad.stderr.startswith("migrations failed: ")
     assert "Traceback" not in bad.stderr
