@@ -51,6 +51,13 @@ DEPLOY_PACKAGES = (
     "sysstat",
     "apt-show-versions",
     "chkrootkit",
+    # the stack's roles (db, edge, app)
+    "postgresql-17",
+    "postgresql-17-pgvector",
+    "pgbackrest",
+    "ssl-cert",
+    "nginx",
+    "certbot",
 )
 
 
