@@ -1,16 +1,23 @@
 """An authenticated, tenant-scoped read (GET /api/v1/sites) at 32 concurrent clients, next to a
 bare FastAPI endpoint measured in the same run on the same uvicorn settings.
 
-Both servers are real uvicorn processes on loopback (one worker each); the load generator is a
-minimal HTTP/1.1 keep-alive client on raw asyncio streams, so the client costs far less than
-the servers and the ratio reflects the platform's per-request work (JWT check, pooled
-connection, tenant transaction, membership re-check, query, serialisation).
+Both servers are real uvicorn processes on loopback (one worker each, same configuration); the
+load generator is a minimal HTTP/1.1 keep-alive client on raw asyncio streams, so the client
+costs far less than the servers and the ratio reflects the platform's per-request work (JWT
+check, pooled connection, tenant transaction, membership and erasure re-check, query,
+serialisation, commit).
+
+Fairness on a shared machine: both sides are warmed up, then measured in short interleaved
+rounds (bare/app, app/bare, ...) so that a change of machine load hits both alike; figures are
+medians over rounds with their spread. CPU time per request (server process, plus PostgreSQL
+for the app) does not depend on what else the machine runs, so it is reported too.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
 import socket
@@ -20,6 +27,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
@@ -39,10 +48,11 @@ from app.tenants import service as tenants
 from app.users.service import ensure_user
 
 CLIENTS = 32
-WARMUP_S = 2.0
-ROUNDS = 5
-ROUND_S = 3.0
+WARMUP_S = 3.0
+ROUNDS = 8
+ROUND_S = 2.5
 SITES = 5
+_TICK = os.sysconf("SC_CLK_TCK")
 
 
 def bare_app() -> FastAPI:
@@ -105,10 +115,78 @@ def measure(port: int, path: str, headers: dict[str, str], seconds: float) -> li
     return latencies
 
 
-def summary(latencies: list[float], seconds: float) -> tuple[float, float, float]:
-    """(requests/s, p50 ms, p99 ms)."""
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes used so far."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(FileNotFoundError):  # a backend that has exited
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / _TICK
+
+
+def children(parent: int) -> list[int]:
+    """The processes whose parent is ``parent`` (PostgreSQL's backends and workers)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(FileNotFoundError, IndexError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == parent:
+                found.append(int(stat.parent.name))
+    return found
+
+
+@dataclass(frozen=True)
+class Target:
+    """What to load and which processes do its work."""
+
+    port: int
+    path: str
+    headers: dict[str, str]
+    pids: Callable[[], list[int]]
+
+
+@dataclass(frozen=True)
+class Round:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    cpu_ms: float  # CPU time of the target's processes per request
+
+
+def run_round(target: Target, seconds: float) -> Round:
+    pids = target.pids()
+    cpu, started = cpu_seconds(pids), time.perf_counter()
+    latencies = measure(target.port, target.path, target.headers, seconds)
+    cpu, elapsed = cpu_seconds(pids) - cpu, time.perf_counter() - started
     cuts = statistics.quantiles(latencies, n=100)
-    return len(latencies) / seconds, cuts[49] * 1000, cuts[98] * 1000
+    n = len(latencies)
+    return Round(n / elapsed, cuts[49] * 1000, cuts[98] * 1000, cpu / n * 1000)
+
+
+def median(rounds: list[Round], field: str) -> float:
+    return statistics.median(float(getattr(r, field)) for r in rounds)
+
+
+def report(what: str, rounds: list[Round]) -> None:
+    rps = [r.rps for r in rounds]
+    print(
+        f"{what}: {median(rounds, 'rps'):.0f} req/s (rounds {min(rps):.0f}-{max(rps):.0f}),"
+        f" p50 {median(rounds, 'p50_ms'):.1f} ms, p99 {median(rounds, 'p99_ms'):.1f} ms,"
+        f" CPU {median(rounds, 'cpu_ms'):.2f} ms/request"
+    )
+
+
+def compare(bare: Target, app: Target) -> tuple[list[Round], list[Round]]:
+    """Warm both up, then ROUNDS interleaved rounds, alternating which side goes first."""
+    for target in (bare, app):
+        measure(target.port, target.path, target.headers, WARMUP_S)
+    bare_rounds: list[Round] = []
+    app_rounds: list[Round] = []
+    for n in range(ROUNDS):
+        order = [(bare, bare_rounds), (app, app_rounds)]
+        for target, rounds in order if n % 2 == 0 else order[::-1]:
+            rounds.append(run_round(target, ROUND_S))
+    return bare_rounds, app_rounds
 
 
 async def seed(settings: Settings) -> tuple[TenantId, uuid.UUID]:
@@ -149,10 +227,6 @@ def _start(kind: str, env: dict[str, str]) -> tuple[subprocess.Popen[str], int]:
     return child, int(child.stdout.readline())
 
 
-def report(what: str, rps: float, p50: float, p99: float) -> None:
-    print(f"{what}: {rps:.0f} req/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms, {CLIENTS} clients")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--serve", choices=["app", "bare"], help=argparse.SUPPRESS)
@@ -162,7 +236,7 @@ def main() -> None:
         return
     workdir = Path(tempfile.mkdtemp(prefix="cloop-bench-"))
     postgres = embedded.start(workdir / "pg", delete_on_exit=True)
-    children: list[subprocess.Popen[str]] = []
+    servers: list[subprocess.Popen[str]] = []
     try:
         postgres.prepare("bench")
         asyncio.run(apply_migrations(postgres.owner_url("bench")))
@@ -183,33 +257,34 @@ def main() -> None:
         }
         app_server, app_port = _start("app", env)
         bare_server, bare_port = _start("bare", env)
-        children += [app_server, bare_server]
-        bare_target = (bare_port, "/bare", {})
-        app_target = (app_port, "/api/v1/sites", {"Authorization": f"Bearer {token}"})
-        for target in (bare_target, app_target):
-            measure(*target, WARMUP_S)
-        # Alternate short rounds, so that a change of machine load hits both sides alike.
-        bare_all: list[float] = []
-        app_all: list[float] = []
-        ratios = []
-        for _ in range(ROUNDS):
-            bare_lat, app_lat = measure(*bare_target, ROUND_S), measure(*app_target, ROUND_S)
-            bare_all += bare_lat
-            app_all += app_lat
-            ratios.append(len(app_lat) / len(bare_lat))
-        bare = summary(bare_all, ROUND_S * ROUNDS)
-        rps, p50, p99 = summary(app_all, ROUND_S * ROUNDS)
-        report("bare FastAPI GET /bare", *bare)
-        report(f"authenticated GET /api/v1/sites ({SITES} sites)", rps, p50, p99)
-        print("ratio per round: " + " ".join(f"{r:.2f}" for r in ratios))
-        ratio = statistics.median(ratios)
+        servers += [app_server, bare_server]
+        postmaster = int((next(workdir.glob("pg/**/postmaster.pid"))).read_text().split()[0])
+        bare = Target(bare_port, "/bare", {}, lambda: [bare_server.pid])
+        app = Target(
+            app_port,
+            "/api/v1/sites",
+            {"Authorization": f"Bearer {token}"},
+            lambda: [app_server.pid, postmaster, *children(postmaster)],
+        )
+        bare_rounds, app_rounds = compare(bare, app)
+        report("bare FastAPI GET /bare", bare_rounds)
+        report(f"authenticated GET /api/v1/sites ({SITES} sites, incl. PostgreSQL)", app_rounds)
+        ratios = sorted(a.rps / b.rps for a, b in zip(app_rounds, bare_rounds, strict=True))
+        cpu_ratio = median(bare_rounds, "cpu_ms") / median(app_rounds, "cpu_ms")
         print(
-            f"rps={rps:.0f} bare_rps={bare[0]:.0f} ratio={ratio:.2f} p50_ms={p50:.2f} p99_ms={p99:.2f}"
+            f"ratio per round pair: {' '.join(f'{r:.2f}' for r in ratios)}"
+            f" (median {statistics.median(ratios):.2f}, spread {ratios[-1] - ratios[0]:.2f});"
+            f" CPU-time ratio {cpu_ratio:.2f}"
+        )
+        print(
+            f"rps={median(app_rounds, 'rps'):.0f} bare_rps={median(bare_rounds, 'rps'):.0f}"
+            f" ratio={statistics.median(ratios):.2f} p50_ms={median(app_rounds, 'p50_ms'):.2f}"
+            f" p99_ms={median(app_rounds, 'p99_ms'):.2f}"
         )
     finally:
-        for child in children:
-            child.terminate()
-            child.wait(timeout=10)
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=10)
         postgres.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 

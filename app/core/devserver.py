@@ -2,7 +2,9 @@
 
 Embedded PostgreSQL (data kept in ``.cache/app``), migrations, a signing key, the OIDC
 provider stand-in when present, then the API on loopback, with a ready session printed so a
-newcomer can call the API at once. A development tool: hosts run uvicorn under systemd.
+newcomer can call the API at once, and the widget demo: a page on another origin embedding the
+widget over a sample knowledge base ingested offline. A development tool: hosts run uvicorn
+under systemd.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from app.core.main import create_app
 from app.core.migrations import apply_migrations
 from app.core.security import write_new_key
 from app.core.settings import Settings
+from app.widget.demo import page_server, seed_demo
 
 REPO = Path(__file__).resolve().parents[2]
 STATE = REPO / ".cache" / "app"
@@ -79,11 +82,18 @@ async def _demo_sign_in(api: str) -> dict[str, str]:
         return pair
 
 
-def _banner(api: str, pair: dict[str, str] | None, problem: str | None) -> str:
+def _origin(sock: socket.socket) -> str:
+    return "http://{}:{}".format(*sock.getsockname()[:2])
+
+
+def _banner(
+    api: str, demo: str, state: Path, pair: dict[str, str] | None, problem: str | None
+) -> str:
     lines = [
         "",
         f"Cloop API:   {api}   (interactive docs: {api}/docs)",
-        f"Data:        {STATE}   (./scripts/app --reset starts afresh)",
+        f"Widget demo: {demo}/   (another origin; open it in a browser and chat)",
+        f"Data:        {state}   (./scripts/app --reset starts afresh)",
     ]
     if pair:
         lines += [
@@ -103,12 +113,16 @@ def _banner(api: str, pair: dict[str, str] | None, problem: str | None) -> str:
     return "\n".join(lines)
 
 
-async def _serve(settings: Settings, sock: socket.socket, sign_in: bool) -> None:
-    api = "http://{}:{}".format(*sock.getsockname()[:2])
+async def _serve(
+    settings: Settings, sock: socket.socket, page_sock: socket.socket, state: Path, sign_in: bool
+) -> None:
+    """The API and the widget demo page, each on its own loopback origin, until interrupted."""
+    api, page = _origin(sock), _origin(page_sock)
+    demo = await seed_demo(settings, page)
     config = uvicorn.Config(create_app(settings), log_config=None, access_log=False)
-    server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started and not serving.done():
+    server, page_srv = uvicorn.Server(config), page_server(api, demo.token)
+    serving = asyncio.gather(server.serve(sockets=[sock]), page_srv.serve(sockets=[page_sock]))
+    while not (server.started and page_srv.started) and not serving.done():
         await asyncio.sleep(0.05)
     pair, problem = None, "no sign-in stand-in"
     if sign_in and server.started:
@@ -116,29 +130,32 @@ async def _serve(settings: Settings, sock: socket.socket, sign_in: bool) -> None
             pair = await _demo_sign_in(api)
         except (httpx.HTTPError, KeyError, ValueError) as exc:
             problem = f"demo sign-in failed: {exc}"
-    print(_banner(api, pair, problem), file=sys.stderr, flush=True)
+    print(_banner(api, page, state, pair, problem), file=sys.stderr, flush=True)
     await serving
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="./scripts/app", description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8000, help="loopback port (busy: any free)")
+    parser.add_argument("--demo-port", type=int, default=8001, help="widget demo page port")
+    parser.add_argument("--data", type=Path, default=STATE, help="where local data is kept")
     parser.add_argument("--reset", action="store_true", help="delete the local data first")
     args = parser.parse_args()
+    state: Path = args.data.resolve()
     if args.reset:
-        shutil.rmtree(STATE, ignore_errors=True)
-    STATE.mkdir(parents=True, exist_ok=True)
-    keys = STATE / "keys"
+        shutil.rmtree(state, ignore_errors=True)
+    state.mkdir(parents=True, exist_ok=True)
+    keys = state / "keys"
     if not list(keys.glob("*.pem")):
         write_new_key(keys)
-    postgres = embedded.start(STATE / "pg", delete_on_exit=False)
+    postgres = embedded.start(state / "pg", delete_on_exit=False)
     standin = None
     try:
         postgres.prepare(DATABASE)
         asyncio.run(apply_migrations(postgres.owner_url(DATABASE)))
         standin, env = _start_oidc_standin()
-        sock = _bind(args.port)
-        api = "http://{}:{}".format(*sock.getsockname()[:2])
+        sock, page_sock = _bind(args.port), _bind(args.demo_port)
+        api = _origin(sock)
         os.environ.update(env)
         os.environ.setdefault("CLOOP_SIGNIN_PUBLIC_URL", api)
         os.environ.setdefault("CLOOP_SIGNIN_REDIRECT_URI", f"{api}/signin/callback")
@@ -149,7 +166,7 @@ def main() -> int:
             migrate_on_start=False,
         )
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(_serve(settings, sock, sign_in=standin is not None))
+            asyncio.run(_serve(settings, sock, page_sock, state, sign_in=standin is not None))
     except Exception as exc:  # one clear line for a newcomer, never a traceback
         print(f"./scripts/app failed: {exc}", file=sys.stderr)
         return 1

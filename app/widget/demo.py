@@ -2,8 +2,8 @@
 page on another origin that embeds the widget under a strict CSP.
 
 Run: `python -m app.widget.demo` starts a throw-away local Postgres, the API and the demo
-page on loopback ports and prints the page's URL. `./scripts/app` and the browser tests
-call `seed` and `demo_page` directly.
+page on loopback ports and prints the page's URL. `./scripts/app` serves the page next to
+its API with `seed_demo` and `page_server`; the browser tests call `seed` and `demo_page`.
 """
 
 from __future__ import annotations
@@ -148,6 +148,24 @@ def demo_page(api_origin: str, token: str) -> FastAPI:
     return app
 
 
+async def seed_demo(settings: Settings, page_origin: str) -> DemoSite:
+    """The sample knowledge base, embedded offline, for a page served on `page_origin`."""
+    db = Database.from_settings(settings)
+    await db.open()
+    try:
+        return await seed(db, MiniLMEmbedder(), origin=page_origin)
+    finally:
+        await db.close()
+
+
+def page_server(api_origin: str, token: str) -> uvicorn.Server:
+    """The demo page's server (serve it on its own socket: another origin than the API)."""
+    config = uvicorn.Config(
+        demo_page(api_origin, token), log_level="warning", access_log=False, lifespan="off"
+    )
+    return uvicorn.Server(config)
+
+
 async def serve(settings: Settings, api_port: int, page_port: int) -> None:
     """Seed a demo tenant, then serve the API and the demo page until interrupted."""
     from app.core.main import create_app  # noqa: PLC0415 - main imports this package's routers
@@ -155,19 +173,13 @@ async def serve(settings: Settings, api_port: int, page_port: int) -> None:
 
     api_sock, page_sock = bind_loopback(api_port), bind_loopback(page_port)
     api_origin, page_origin = base_url(api_sock), base_url(page_sock)
-    db = Database.from_settings(settings)
-    await db.open()
-    try:
-        demo = await seed(db, MiniLMEmbedder(), origin=page_origin)
-    finally:
-        await db.close()
-    servers = [
-        uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning")),
-        uvicorn.Server(uvicorn.Config(demo_page(api_origin, demo.token), log_level="warning")),
-    ]
+    demo = await seed_demo(settings, page_origin)
+    api = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning"))
     print(f"Cloop API:   {api_origin}", flush=True)
     print(f"Widget demo: {page_origin}/  (open it in a browser)", flush=True)
-    await asyncio.gather(servers[0].serve([api_sock]), servers[1].serve([page_sock]))
+    await asyncio.gather(
+        api.serve([api_sock]), page_server(api_origin, demo.token).serve([page_sock])
+    )
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -2,12 +2,13 @@
 
     pyinfra inventories/<env>.py infra/deploy/deploy.py
 
-Later issues add their roles' tasks (db, edge, app) after these.
+Then each role's tasks: db before app (the release migrates the database first).
 """
 
 from pathlib import Path
 
 from pyinfra import local
+from pyinfra.context import host
 
 TASKS = Path(__file__).parent / "tasks"
 
@@ -27,3 +28,15 @@ for task in (
     "monitoring",  # health checks every minute, an alert on each change (OPS-2)
 ):
     local.include(str(TASKS / f"{task}.py"))
+
+# One include per line: pyinfra orders operations by their lines, and hosts of different roles
+# must not share a line for different tasks (a loop here makes its ordering cyclic).
+if "db" in host.groups:  # PostgreSQL + pgvector, encrypted backups (RES-2, RES-3, RES-4)
+    local.include(str(TASKS / "postgres.py"))
+    local.include(str(TASKS / "pgbackrest.py"))
+if "edge" in host.groups:  # TLS edge and its ACME certificates (ENC-1, ENC-4, RATE-1)
+    local.include(str(TASKS / "nginx.py"))
+    local.include(str(TASKS / "certbot.py"))
+if "app" in host.groups:  # the release (after the db: it migrates), its daily jobs
+    local.include(str(TASKS / "app_release.py"))
+    local.include(str(TASKS / "app_jobs.py"))

@@ -10,6 +10,7 @@ them statically (the lab maps subprocessors to its stand-ins).
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -115,8 +116,30 @@ def egress(host_name: str, groups: list[str] | set[str], data: Mapping[str, Any]
     for resolver in data.get("dns_resolvers", []):
         allowed |= {Egress(p, resolver, 53, "DNS") for p in ("udp", "tcp")}
     allowed.add(Egress("tcp", METADATA_IP, 80, "Hetzner metadata service"))
+    # the lab's stand-ins listen on ephemeral ports behind the gateway (infra/lab/lab.py)
+    allowed |= {
+        Egress("tcp", e["address"], e["port"], e["purpose"]) for e in data.get("egress_extra", [])
+    }
     allowed |= alert_egress(data, static)
     return sorted(allowed)
+
+
+def s3_keys(data: Mapping[str, Any]) -> tuple[str, str]:
+    """The object-storage key pair: the operator's environment (as for `cloop-ops buckets`),
+    unless the lab names its stand-in's."""
+    return (
+        str(data.get("s3_access_key_override") or os.environ.get("S3_ACCESS_KEY", "")),
+        str(data.get("s3_secret_key_override") or os.environ.get("S3_SECRET_KEY", "")),
+    )
+
+
+def app_ip_allow(
+    host_name: str, groups: list[str] | set[str], data: Mapping[str, Any]
+) -> list[str]:
+    """Where the app's processes may connect (systemd IPAddressAllow): the private network and
+    the host's egress allow-list."""
+    private = inventory_of(host_name).data.private_network.ip_range
+    return ["localhost", private, *sorted({e.address for e in egress(host_name, groups, data)})]
 
 
 def alert_webhook(data: Mapping[str, Any]) -> str:

@@ -23,19 +23,23 @@ from urllib.parse import urlsplit
 
 from infra import inventory
 from infra.deploy.run import DeployResult, deploy
-from infra.lab import machine, state
+from infra.lab import machine, standins, state
 from infra.lab.backend import LabBackend
 from infra.lab.lynis import hardening_index
 from infra.lab.machine import LabError
 from infra.lab.paths import CACHE, GROUP_DATA, STATE_DIR
 from infra.lab.rootfs import ensure_rootfs
 from infra.provision import provision
+from infra.provision.buckets import Credentials
 from infra.standins.hetzner import running
 from infra.verify import VerifyResult, verify
 
 INVENTORY = "lab"
 KEY = STATE_DIR / "id_ed25519"
 ALERTS_LOG = STATE_DIR / "alerts.jsonl"
+# The S3 stand-in accepts any key pair: fixed ones keep re-deploys free of changes.
+_HEADER = '"""Written by `lab up` (infra/lab/lab.py): the running lab\'s values."""\n\n'
+S3_CREDENTIALS = Credentials("cloop-lab-access", "cloop-lab-secret-not-a-secret")
 
 
 class StepError(Exception):
@@ -67,6 +71,14 @@ class Progress:
         self.out(f"    done in {self.timings[name]:.1f} s")
 
 
+@dataclass(frozen=True)
+class Stack:
+    """The stand-ins the stack's roles reach: object storage (db) and ACME (edge)."""
+
+    s3: standins.Endpoint
+    acme: standins.Endpoint
+
+
 @dataclass
 class UpResult:
     deploy: DeployResult
@@ -92,15 +104,23 @@ def _up(progress: Progress, run_verify: bool) -> UpResult:
     with progress.step("rootfs", "Debian 13 image (mmdebstrap, cached)"):
         path, built = ensure_rootfs()
         progress.out(f"    {'built' if built else 'cached'}: {path}")
-    with progress.step("services", "lab mirror and egress probe on loopback"):
+    with progress.step("services", "lab mirror, egress probe, S3 and ACME on loopback"):
         ensure_key()
         mirror_port = start_mirror()
         probe_port = start_probe()
         alerts_port = start_alerts()
+        acme_http_port = machine.free_port()
+        stack = Stack(
+            standins.start_s3(lab_inventory(), S3_CREDENTIALS), standins.start_acme(acme_http_port)
+        )
     with progress.step("provision", "servers through the Hetzner API stand-in"):
         provision_lab(progress.out)
-    with progress.step("deploy", "base hardening with pyinfra"):
+        for host in lab_inventory().hosts:
+            if "edge" in host.roles:  # pebble validates HTTP-01 on the edge's port 80
+                machine.forward(host.name, acme_http_port, 80)
+    with progress.step("deploy", "the whole stack with pyinfra (base, db, edge, app)"):
         write_group_data(mirror_port, probe_port, alerts_port)
+        write_stack_data(stack)
         result = deploy(INVENTORY, STATE_DIR / "deploy.log", [GROUP_DATA])
         progress.out(f"    {result.operations} operations, {result.changed} changed")
     checked, index = None, None
@@ -225,9 +245,34 @@ def write_group_data(mirror_port: int, probe_port: int, alerts_port: int) -> Non
         "monitoring_alerts_log": str(ALERTS_LOG),
     }
     GROUP_DATA.mkdir(parents=True, exist_ok=True)
-    lines = [f"{key} = {value!r}" for key, value in values.items()]
-    header = '"""Written by `lab up` (infra/lab/lab.py): the running lab\'s values."""\n\n'
-    (GROUP_DATA / "debian13.py").write_text(header + "\n".join(lines) + "\n")
+    (GROUP_DATA / "debian13.py").write_text(_HEADER + _assignments(values))
+
+
+def write_stack_data(stack: Stack) -> None:
+    """The roles' lab values: S3 (db and app hosts) and ACME (edge) stand-ins under their real
+    names, their ports allowed out."""
+    gateway = machine.SLIRP_GATEWAY
+    edge = {
+        "acme_directory": standins.acme_directory(stack.acme),
+        "acme_ca_bundle": str(stack.acme.ca_file),
+    }
+    common = {
+        "s3_endpoint_override": standins.s3_endpoint(lab_inventory(), stack.s3),
+        "s3_ca_file": str(stack.s3.ca_file),
+        "s3_access_key_override": S3_CREDENTIALS.access_key,
+        "s3_secret_key_override": S3_CREDENTIALS.secret_key,
+        "egress_extra": [
+            {"address": gateway, "port": stack.s3.port, "purpose": "lab S3 stand-in"},
+            {"address": gateway, "port": stack.acme.port, "purpose": "lab ACME stand-in"},
+        ],
+    }
+    (GROUP_DATA / "edge.py").write_text(_HEADER + _assignments(edge))
+    with (GROUP_DATA / "debian13.py").open("a") as out:
+        out.write(_assignments(common))
+
+
+def _assignments(values: dict[str, Any]) -> str:
+    return "".join(f"{key} = {value!r}\n" for key, value in values.items())
 
 
 def down(out: Callable[[str], None] = print) -> None:

@@ -113,15 +113,21 @@ def start_slirp(name: str, ns: str, port: int | None) -> int:
           host_dir / "slirp.log", f"slirp4netns {name}")  # fmt: skip
     wait_for(sock.exists, 10, f"[{name}] slirp4netns: API socket never appeared")
     port = port or free_port()
+    forward(name, port, 22)
+    return port
+
+
+def forward(name: str, host_port: int, guest_port: int) -> None:
+    """Forward a loopback port of the operator's machine to a port of the host (slirp)."""
     request = {"execute": "add_hostfwd", "arguments": {
-        "proto": "tcp", "host_addr": "127.0.0.1", "host_port": port, "guest_port": 22}}  # fmt: skip
+        "proto": "tcp", "host_addr": "127.0.0.1", "host_port": host_port,
+        "guest_port": guest_port}}  # fmt: skip
     with socket.socket(socket.AF_UNIX) as client:
-        client.connect(str(sock))
+        client.connect(str(HOSTS_DIR / name / "slirp.sock"))
         client.sendall(json.dumps(request).encode())
         reply = json.loads(client.recv(4096))
     if "error" in reply:
-        raise LabError(f"[{name}] SSH port forward: {reply['error']}")
-    return port
+        raise LabError(f"[{name}] port forward to {guest_port}: {reply['error']}")
 
 
 def wait_for(check: Any, timeout_s: float, message: str) -> None:

@@ -48,8 +48,16 @@ class S3StandIn:
     secret_key: str
 
 
-def write_certificate(directory: Path, host: str = "127.0.0.1") -> tuple[Path, Path]:
-    """A self-signed certificate for `host` (it is its own CA); returns (cert, key) files."""
+def _san(name: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return x509.DNSName(name)
+
+
+def write_certificate(directory: Path, *names: str) -> tuple[Path, Path]:
+    """A self-signed certificate for `names` (default 127.0.0.1; it is its own CA); returns
+    (cert, key) files. The lab adds the name hosts reach it by (hel1.your-objectstorage.com)."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cloop S3 stand-in")])
     now = datetime.datetime.now(datetime.UTC)
@@ -61,7 +69,7 @@ def write_certificate(directory: Path, host: str = "127.0.0.1") -> tuple[Path, P
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]),
+        .add_extension(x509.SubjectAlternativeName([_san(n) for n in names or ["127.0.0.1"]]),
                        critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
@@ -94,6 +102,18 @@ def _wait_for_tls(port: int, ca_file: Path, process: subprocess.Popen[bytes]) ->
     raise RuntimeError("the S3 stand-in did not answer within 30 s")
 
 
+ENV = os.environ | {"MOTO_ALLOW_NONEXISTENT_REGION": "true"}
+
+
+def gunicorn_command(bind: str, cert: Path, key: Path) -> list[str]:
+    """The stand-in's server: here per test, or long-lived in the lab (infra/lab/standins.py)."""
+    return [
+        sys.executable, "-m", "gunicorn", "--bind", bind,
+        "--workers", "1", "--threads", "8", "--certfile", str(cert), "--keyfile", str(key),
+        "--log-level", "warning", "infra.standins.s3:wsgi_app()",
+    ]  # fmt: skip
+
+
 @contextmanager
 def running(access_key: str, secret_key: str) -> Iterator[S3StandIn]:
     """Start gunicorn on an ephemeral loopback port; stop it (only it) on exit."""
@@ -103,13 +123,8 @@ def running(access_key: str, secret_key: str) -> Iterator[S3StandIn]:
         sock.bind(("127.0.0.1", 0))
         sock.listen(64)
         port = sock.getsockname()[1]
-        command = [
-            sys.executable, "-m", "gunicorn", "--bind", f"fd://{sock.fileno()}",
-            "--workers", "1", "--threads", "8", "--certfile", str(cert), "--keyfile", str(key),
-            "--log-level", "warning", "infra.standins.s3:wsgi_app()",
-        ]  # fmt: skip
-        env = os.environ | {"MOTO_ALLOW_NONEXISTENT_REGION": "true"}
-        process = subprocess.Popen(command, pass_fds=[sock.fileno()], env=env)
+        command = gunicorn_command(f"fd://{sock.fileno()}", cert, key)
+        process = subprocess.Popen(command, pass_fds=[sock.fileno()], env=ENV)
         sock.close()
         try:
             _wait_for_tls(port, cert, process)

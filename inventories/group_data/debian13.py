@@ -242,6 +242,7 @@ journald = {
 private_interface = "enp7s0"
 private_ingress = {
     "db": [{"port": 5432, "from_roles": ["app"], "description": "PostgreSQL from app hosts"}],
+    "app": [{"port": 8000, "from_roles": ["edge"], "description": "the app from edge hosts"}],
 }
 
 # Public listeners a host may have, by group (loopback-only listeners are not public).

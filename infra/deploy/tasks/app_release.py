@@ -14,10 +14,9 @@ from pyinfra.facts.files import File, Link
 from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
-from infra.deploy import template
-from infra.deploy.hostdata import egress, environment_name
+from infra.deploy import includes, template
+from infra.deploy.hostdata import app_ip_allow, environment_name
 from infra.deploy.secrets import secret, signing_key_pem
-from infra.inventory import load_group_data
 from infra.release.wheelhouse import Target, Wheelhouse, build
 
 
@@ -87,11 +86,8 @@ unit = files.template(
     app_listen=listen,
     app_port=host.data.app_port,
     app_forwarded_allow_ips=",".join(edges),
-    app_ip_allow=[
-        "localhost",
-        load_group_data().private_network.ip_range,
-        *sorted({e.address for e in egress(host.name, host.groups, host_data)}),
-    ],
+    app_ip_allow=app_ip_allow(host.name, host.groups, host_data),
+    jinja_env_kwargs=includes(),
 )
 script = files.template(
     name="app: release script",

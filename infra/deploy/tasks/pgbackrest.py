@@ -3,20 +3,20 @@ from the operator's secret store; WAL archived continuously; a daily systemd tim
 RES-4, ENC-3, OPS-3). Runs after postgres.py, whose settings name the archive command.
 
 S3 credentials come from the operator's environment (S3_ACCESS_KEY / S3_SECRET_KEY, as for
-`cloop-ops buckets`); the lab overrides the endpoint with `s3_endpoint_override` and trusts
+`cloop-ops buckets`; hostdata.s3_keys); the lab overrides the endpoint with
+`s3_endpoint_override` and trusts
 its stand-in through `s3_ca_file` (a CA file on the operator's machine, uploaded here).
 The first deploy takes a full backup, so a backup exists from day one.
 """
 
-import os
 from urllib.parse import urlsplit
 
 from pyinfra.context import host
 from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
-from infra.deploy import template
-from infra.deploy.hostdata import environment, environment_name
+from infra.deploy import host_data, template
+from infra.deploy.hostdata import environment, environment_name, s3_keys
 from infra.deploy.secrets import secret
 from infra.inventory import load_group_data
 
@@ -24,6 +24,7 @@ storage = load_group_data().object_storage
 endpoint = urlsplit(host.data.get("s3_endpoint_override") or storage.endpoint)
 env = environment(host.name)
 stanza = host.data.pgbackrest_stanza
+s3_key, s3_secret = s3_keys(host_data())
 pg_data = f"/var/lib/postgresql/{host.data.postgres_version}/{host.data.postgres_cluster}"
 
 S3_CA = "/etc/pgbackrest/s3-ca.pem"
@@ -40,8 +41,8 @@ config = files.template(
     s3_port=endpoint.port or 443,
     s3_region=storage.region,
     bucket=f"{env.prefix}-{host.data.pgbackrest_bucket}",
-    s3_key=os.environ.get("S3_ACCESS_KEY", ""),
-    s3_key_secret=os.environ.get("S3_SECRET_KEY", ""),
+    s3_key=s3_key,
+    s3_key_secret=s3_secret,
     s3_ca_file=S3_CA if host.data.get("s3_ca_file") else "",
     repo_path=env.prefix,
     cipher_type=host.data.pgbackrest_cipher_type,
