@@ -114,6 +114,9 @@ async def bench(args: argparse.Namespace) -> None:
                 "CLOOP_LIMIT_IP_PER_SECOND": "100000",
                 "CLOOP_LIMIT_IP_PER_MINUTE": "1000000",
                 "CLOOP_LIMIT_IP_PER_HOUR": "1000000",
+                "CLOOP_LIMIT_TOKEN_PER_MINUTE": "1000000",
+                "CLOOP_LIMIT_TOKEN_PER_HOUR": "1000000",
+                "CLOOP_LIMIT_TENANT_PER_MINUTE": "1000000",
             }
             children.append(subprocess.Popen(
                 [sys.executable, "-m", "uvicorn", "--factory", "app.core.main:create_app",

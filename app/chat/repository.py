@@ -4,52 +4,78 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any
+from dataclasses import dataclass
 
+from psycopg import AsyncCursor
+from psycopg.rows import DictRow
+
+from app.ai.prompt import Turn
 from app.core.db import TenantConnection
 from app.core.tenancy import TenantId
 
+_STORE_QUESTION = """
+WITH found AS (
+    SELECT id FROM chat_sessions WHERE tenant_id = %(tenant)s AND site_id = %(site)s
+    AND id = %(session)s AND visitor_id = %(visitor)s
+), created AS (
+    INSERT INTO chat_sessions (tenant_id, site_id, visitor_id)
+    SELECT %(tenant)s, %(site)s, %(visitor)s WHERE NOT EXISTS (SELECT 1 FROM found)
+    RETURNING id
+), session AS (
+    SELECT id FROM found UNION ALL SELECT id FROM created
+), touched AS (
+    UPDATE chat_sessions SET last_message_at = now()
+    WHERE tenant_id = %(tenant)s AND id IN (SELECT id FROM found)
+), stored AS (
+    INSERT INTO chat_messages (tenant_id, session_id, visitor_id, role, content)
+    SELECT %(tenant)s, id, %(visitor)s, 'user', %(content)s FROM session
+)
+SELECT session.id AS session_id,
+    (SELECT coalesce(json_agg(json_build_array(role, content) ORDER BY id), '[]')
+     FROM (SELECT id, role, content FROM chat_messages
+           WHERE tenant_id = %(tenant)s AND session_id IN (SELECT id FROM found)
+           AND outcome = 'ok' ORDER BY id DESC LIMIT %(turns)s) AS recent) AS history,
+    coalesce((SELECT cost_micro_eur FROM ai_usage WHERE tenant_id = %(tenant)s
+              AND day = (now() AT TIME ZONE 'UTC')::date), 0) AS spent
+FROM session
+"""
 
-async def find_session(
+
+@dataclass(frozen=True)
+class StoredQuestion:
+    """Where a visitor's message went and what answering it needs from the database."""
+
+    session_id: uuid.UUID
+    history: tuple[Turn, ...]  # the session's last successful turns before it, oldest first
+    spent: int  # millionths of a euro spent on the provider today (UTC)
+
+
+async def send_store_question(
     conn: TenantConnection,
     tenant_id: TenantId,
     site_id: uuid.UUID,
-    session_id: uuid.UUID,
+    *,
+    session_id: uuid.UUID | None,
     visitor_id: str,
-) -> bool:
-    """Whether this session exists on this site for this visitor (else a new one starts)."""
-    cur = await conn.execute(
-        "SELECT 1 FROM chat_sessions WHERE tenant_id = %s AND site_id = %s AND id = %s"
-        " AND visitor_id = %s",
-        [tenant_id, site_id, session_id, visitor_id],
-    )
-    return await cur.fetchone() is not None
+    content: str,
+    turns: int,
+) -> AsyncCursor[DictRow]:
+    """Store the visitor's message in its session (a new one if `session_id` is not this
+    visitor's on this site) and read its recent turns and today's cost, in one statement.
+    Returns the cursor unread, so that a pipeline can send more before the round trip."""
+    params = {"tenant": tenant_id, "site": site_id, "session": session_id,
+              "visitor": visitor_id, "content": content, "turns": turns}  # fmt: skip
+    return await conn.execute(_STORE_QUESTION, params)
 
 
-async def insert_session(
-    conn: TenantConnection, tenant_id: TenantId, site_id: uuid.UUID, visitor_id: str
-) -> uuid.UUID:
-    cur = await conn.execute(
-        "INSERT INTO chat_sessions (tenant_id, site_id, visitor_id) VALUES (%s, %s, %s)"
-        " RETURNING id",
-        [tenant_id, site_id, visitor_id],
-    )
+async def stored_question(cur: AsyncCursor[DictRow]) -> StoredQuestion:
     row = await cur.fetchone()
     assert row is not None
-    return uuid.UUID(str(row["id"]))
-
-
-async def recent_turns(
-    conn: TenantConnection, tenant_id: TenantId, session_id: uuid.UUID, limit: int
-) -> list[dict[str, Any]]:
-    """The session's last `limit` successful messages, oldest first."""
-    cur = await conn.execute(
-        "SELECT role, content FROM (SELECT id, role, content FROM chat_messages"
-        " WHERE tenant_id = %s AND session_id = %s AND outcome = 'ok'"
-        " ORDER BY id DESC LIMIT %s) AS recent ORDER BY id",
-        [tenant_id, session_id, limit],
+    history = tuple(
+        Turn("assistant" if role == "assistant" else "user", str(content))
+        for role, content in row["history"]
     )
-    return await cur.fetchall()
+    return StoredQuestion(uuid.UUID(str(row["session_id"])), history, int(row["spent"]))
 
 
 async def insert_message(
@@ -82,17 +108,6 @@ async def insert_message(
         "UPDATE chat_sessions SET last_message_at = now() WHERE tenant_id = %s AND id = %s",
         [tenant_id, session_id],
     )
-
-
-async def cost_today(conn: TenantConnection, tenant_id: TenantId) -> int:
-    """Millionths of a euro spent on the provider today (UTC)."""
-    cur = await conn.execute(
-        "SELECT cost_micro_eur FROM ai_usage"
-        " WHERE tenant_id = %s AND day = (now() AT TIME ZONE 'UTC')::date",
-        [tenant_id],
-    )
-    row = await cur.fetchone()
-    return int(row["cost_micro_eur"]) if row else 0
 
 
 async def add_usage(

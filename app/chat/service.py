@@ -49,6 +49,7 @@ class Conversation:
     visitor_id: str
     message: str
     history: tuple[Turn, ...]
+    spent: int  # the tenant's provider cost today, in millionths of a euro
 
 
 def sse(event: str, data: Any) -> str:
@@ -60,36 +61,27 @@ async def open_conversation(
     db: Database, runtime: Runtime, widget: Widget, body: ChatIn
 ) -> Conversation:
     """Store the visitor's message in its session (a new session if the given one is not
-    this visitor's on this site) and load the session's recent turns."""
+    this visitor's on this site) and load the session's recent turns: one pipelined round
+    trip with the restriction check (a refusal rolls the message back)."""
     tenant_id = widget.tenant_id
-    async with db.tenant(tenant_id) as conn:
+    async with db.tenant(tenant_id) as conn, conn.pipeline():
+        cur = await repository.send_store_question(
+            conn, tenant_id, widget.site_id, session_id=body.session_id,
+            visitor_id=body.visitor_id, content=body.message, turns=runtime.ai.history_turns,
+        )  # fmt: skip
         if not await processing_allowed(conn, tenant_id, body.visitor_id, Purpose.AI_ANSWER):
             raise ApiError(403, "Processing of this visitor's data is restricted on this site.")
-        session_id = body.session_id
-        if session_id is None or not await repository.find_session(
-            conn, tenant_id, widget.site_id, session_id, body.visitor_id
-        ):
-            session_id = await repository.insert_session(
-                conn, tenant_id, widget.site_id, body.visitor_id
-            )
-        rows = await repository.recent_turns(conn, tenant_id, session_id, runtime.ai.history_turns)
-        await repository.insert_message(
-            conn,
-            tenant_id,
-            session_id,
-            visitor_id=body.visitor_id,
-            role="user",
-            content=body.message,
-        )
-    history = tuple(Turn(row["role"], row["content"]) for row in rows)
-    return Conversation(widget, session_id, body.visitor_id, body.message, history)
+        stored = await repository.stored_question(cur)
+    return Conversation(
+        widget, stored.session_id, body.visitor_id, body.message, stored.history, stored.spent
+    )
 
 
 async def answer(db: Database, runtime: Runtime, conv: Conversation) -> AsyncIterator[str]:
     """The answer as server-sent events: session, sources, deltas, then done (or error)."""
     yield sse("session", {"session_id": str(conv.session_id)})
     try:
-        chunks, spent = await _retrieve(db, runtime, conv)
+        chunks = await _retrieve(db, runtime, conv)
     except ProviderError as exc:
         log_event(log, "retrieval failed", logging.WARNING, error=str(exc))
         await _store_answer(db, conv, "", outcome="failed")
@@ -100,7 +92,7 @@ async def answer(db: Database, runtime: Runtime, conv: Conversation) -> AsyncIte
     if not chunks:
         await _store_answer(db, conv, NO_ANSWER, answered=False)
         yield sse("delta", {"text": NO_ANSWER})
-    elif spent >= runtime.ai.daily_cost_cap_eur * 1_000_000:
+    elif conv.spent >= runtime.ai.daily_cost_cap_eur * 1_000_000:
         await _store_answer(db, conv, CAPPED, outcome="capped")
         yield sse("delta", {"text": CAPPED})
     else:
@@ -111,19 +103,15 @@ async def answer(db: Database, runtime: Runtime, conv: Conversation) -> AsyncIte
     yield sse("done", {"session_id": str(conv.session_id)})
 
 
-async def _retrieve(
-    db: Database, runtime: Runtime, conv: Conversation
-) -> tuple[list[dict[str, Any]], int]:
+async def _retrieve(db: Database, runtime: Runtime, conv: Conversation) -> list[dict[str, Any]]:
     widget = conv.widget
     vector = (await runtime.embedder.embed([conv.message], visitor_text=True))[0]
     async with db.tenant(widget.tenant_id) as conn:
-        hits = await kb.search(
+        return await kb.search(
             conn, widget.tenant_id, widget.site_id, text=conv.message, vector=vector,
             model=runtime.embedder.model, config=kb.ts_config(widget.language),
             limit=RETRIEVE, max_distance=MAX_DISTANCE,
         )  # fmt: skip
-        spent = await repository.cost_today(conn, widget.tenant_id)
-    return hits, spent
 
 
 def _sources(chunks: list[dict[str, Any]]) -> list[Source]:

@@ -30,6 +30,11 @@ _JOB_COLUMNS = sql.SQL(
     "id, site_id, source_id, status, pages_done, pages_unchanged, pages_skipped,"
     " chunks_done, detail, created_at, finished_at"
 )
+# Transaction-local: HNSW keeps scanning until enough rows pass the tenant filter.
+_HNSW_SETTINGS = (
+    "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true),"
+    " set_config('hnsw.ef_search', '100', true)"
+)
 
 
 def ts_config(language: str) -> str:
@@ -234,8 +239,6 @@ async def search(
     """Hybrid retrieval: HNSW nearest neighbours filtered to the tenant and site (iterative
     scan keeps looking until enough rows pass the filter) fused with full-text matches by
     reciprocal rank. The model name is a literal so the planner can use its partial index."""
-    await conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-    await conn.execute("SET LOCAL hnsw.ef_search = 100")
     query = sql.SQL(
         """
         WITH nearest AS (
@@ -275,5 +278,7 @@ async def search(
         "text": text,
         "max_distance": max_distance,
     }
-    cur = await conn.execute(query, params)
-    return await cur.fetchall()
+    async with conn.pipeline():  # the settings and the query in one round trip
+        await conn.execute(_HNSW_SETTINGS)
+        cur = await conn.execute(query, params)
+        return await cur.fetchall()

@@ -39,3 +39,18 @@ def test_app_answers_its_health_check(app_name: str) -> None:
         f"python3 -c \"import urllib.request as u; print(u.urlopen('{url}').status)\""
     )
     assert out == "200"
+
+
+@pytest.mark.claim("GDPR-17", "LOG-3")
+def test_daily_jobs_scheduled_on_the_first_app_host_and_they_run(app_name: str) -> None:
+    """The privacy purge (erasure within 30 days) and the audit purge run once a day; started
+    now, each finishes successfully with the app's settings inside its sandbox."""
+    host, data = connect(app_name), data_of(app_name)
+    first = next(h.name for h in hosts() if "app" in h.roles)
+    for unit in data["app_jobs"]:
+        timer = host.service(f"{unit}.timer")
+        assert (timer.is_enabled, timer.is_running) == ((True, True) if app_name == first
+                                                        else (False, False))  # fmt: skip
+        if app_name == first:
+            host.run_expect([0], f"systemctl start {unit}.service")
+            assert host.check_output(f"systemctl show -P Result {unit}.service") == "success"

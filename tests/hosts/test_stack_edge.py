@@ -20,7 +20,8 @@ ctx.minimum_version = ctx.maximum_version = getattr(ssl.TLSVersion, version)
 try:
     with socket.create_connection(("127.0.0.1", 443), 5) as raw, \
          ctx.wrap_socket(raw, server_hostname=sys.argv[3]) as tls:
-        tls.sendall(f"GET {path} HTTP/1.1\r\nHost: {sys.argv[3]}\r\nConnection: close\r\n\r\n".encode())
+        request = f"GET {path} HTTP/1.1\r\nHost: {sys.argv[3]}\r\nConnection: close\r\n\r\n"
+        tls.sendall(request.encode())
         head = tls.recv(65536).decode(errors="replace").split("\r\n\r\n")[0]
     print(json.dumps({"ok": True, "head": head}))
 except (ssl.SSLError, OSError) as exc:
@@ -69,7 +70,8 @@ def test_modern_tls_with_hsts_and_no_cookie(edge_name: str, version: str, path: 
 def test_port_80_only_redirects(edge_name: str) -> None:
     host, domain = connect(edge_name), data_of(edge_name)["edge_domains"][0]
     script = ("import http.client as h; c = h.HTTPConnection('127.0.0.1', 80, timeout=5); "
-              "c.request('GET', '/x'); r = c.getresponse(); print(r.status, r.getheader('Location'))")  # fmt: skip
+              "c.request('GET', '/x'); r = c.getresponse(); "
+              "print(r.status, r.getheader('Location'))")  # fmt: skip
     assert host.check_output(f'python3 -c "{script}"') == f"301 https://{domain}/x"
 
 

@@ -5,7 +5,6 @@ They run the live release's Python with the app's settings (owner database URL i
 the uploads bucket's settings (storage.env), inside the app's sandbox. Runs after app_release.py.
 """
 
-
 from pyinfra.context import host, inventory
 from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed

@@ -15,7 +15,7 @@ from infra.deploy import template
 TLS_DIR = host.data.edge_tls_dir
 
 apt.packages(name="nginx: installed", packages=["nginx"], no_recommends=True)
-default_site = files.file(
+default_site = files.link(
     name="nginx: Debian's default site removed",
     path="/etc/nginx/sites-enabled/default",
     present=False,
