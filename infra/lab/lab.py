@@ -255,6 +255,7 @@ def write_stack_data(stack: Stack) -> None:
     edge = {
         "acme_directory": standins.acme_directory(stack.acme),
         "acme_ca_bundle": str(stack.acme.ca_file),
+        "nginx_listen_addresses": ["127.0.0.1", machine.SLIRP_GUEST],
     }
     common = {
         "s3_endpoint_override": standins.s3_endpoint(lab_inventory(), stack.s3),

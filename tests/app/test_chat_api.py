@@ -121,6 +121,29 @@ async def test_provider_request_holds_only_what_ai1_lists(
         assert absent not in sent.raw, absent
 
 
+@pytest.mark.claim("AI-1")
+async def test_another_visitors_session_id_starts_a_new_session(
+    client: httpx.AsyncClient, stocked: WidgetSite, llm: LlmStandin, db: Database
+) -> None:
+    """A session id is honoured only for its own visitor: anyone else gets a new session,
+    and its provider request holds none of the other session's turns."""
+    first = await chat(client, stocked.token, "Do you deliver to Estonia?", visitor="visitor-aaaa")
+    session = first.data("session")["session_id"]
+    llm.requests.clear()
+    other = await chat(
+        client, stocked.token, "Are returns free?", visitor="visitor-bbbb", session_id=session
+    )
+    assert other.status == 200
+    assert other.data("session")["session_id"] != session
+    assert [m["role"] for m in llm.requests[0].body["messages"]] == ["system", "user"]
+    async with db.tenant(stocked.tenant.id) as conn:
+        cur = await conn.execute(
+            "SELECT visitor_id, count(*) AS n FROM chat_messages GROUP BY 1 ORDER BY 1"
+        )
+        rows = [(r["visitor_id"], r["n"]) for r in await cur.fetchall()]
+    assert rows == [("visitor-aaaa", 2), ("visitor-bbbb", 2)]
+
+
 @pytest.mark.claim("AI-3")
 async def test_only_the_chat_completions_endpoint_is_called(
     client: httpx.AsyncClient, stocked: WidgetSite, llm: LlmStandin

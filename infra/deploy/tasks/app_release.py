@@ -105,7 +105,12 @@ script = files.template(
     project_wheel=release.project_wheel,
 )
 systemd.daemon_reload(name="app: systemd reads the unit", _if=unit.did_change)
-systemd.service(name="app: enabled at boot", service="cloop-app.service", enabled=True)
+systemd.service(
+    name="app: enabled at boot (started by the release)",
+    service="cloop-app.service",
+    running=None,
+    enabled=True,
+)
 target = f"{root}/releases/{release.release_id}"
 if not host.get_fact(File, path=f"{target}/wheels/SHA256SUMS"):
     files.sync(

@@ -13,6 +13,9 @@ from pyinfra.operations.util import any_changed
 from infra.deploy import template
 
 TLS_DIR = host.data.edge_tls_dir
+# Every address by default; the lab names its host's own (its metadata stand-in holds
+# 169.254.169.254:80 inside the host, which a wildcard listener would collide with).
+LISTEN = [f"{a}:" for a in host.data.get("nginx_listen_addresses", [])] or [""]
 
 apt.packages(name="nginx: installed", packages=["nginx"], no_recommends=True)
 default_site = files.link(
@@ -42,8 +45,8 @@ site = files.template(
     app_upstreams=[
         f"{app.data.private_ipv4}:{host.data.app_port}" for app in inventory.get_group("app")
     ],
-    http_listen="80",
-    https_listen="443",
+    http_listen=[f"{address}80" for address in LISTEN],
+    https_listen=[f"{address}443" for address in LISTEN],
     tls_certificate=f"{TLS_DIR}/fullchain.pem",
     tls_certificate_key=f"{TLS_DIR}/privkey.pem",
     edge_domains=host.data.edge_domains,
