@@ -7,16 +7,13 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import httpx
 import pytest
 from fastapi import FastAPI
-from moto.server import ThreadedMotoServer
 
 from app.ai.embeddings import MiniLMEmbedder
 from app.ai.provider import NebiusClient
@@ -28,6 +25,9 @@ from app.knowledge.storage import ObjectStore, StorageSettings
 from app.ratelimit.service import Limiter
 from app.standins.llm import LlmStandin
 from tests.app.conftest import AuthHeaders, TenantFixture
+from tests.app.s3_fixtures import object_keys, s3_client, s3_settings
+
+__all__ = ["object_keys", "s3_client", "s3_settings"]  # re-exported for the test modules
 
 ORIGIN = "https://shop.example"
 GENEROUS = LimitSettings(
@@ -51,48 +51,20 @@ def llm() -> Iterator[LlmStandin]:
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def kb_s3() -> Iterator[StorageSettings]:
-    """moto's S3 on a loopback ephemeral port, with the upload bucket."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    settings = StorageSettings(
-        endpoint_url=f"http://{host}:{port}", region="hel1",
-        bucket=f"uploads-{uuid.uuid4().hex[:8]}", access_key="test", secret_key="test",
-    )  # fmt: skip
-    s3_client(settings).create_bucket(
-        Bucket=settings.bucket, CreateBucketConfiguration={"LocationConstraint": "hel1"}
-    )
-    yield settings
-    server.stop()
-
-
-def s3_client(settings: StorageSettings) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=settings.endpoint_url,
-        region_name=settings.region,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
-
-
-def object_keys(settings: StorageSettings, prefix: str = "") -> list[str]:
-    listing = s3_client(settings).list_objects_v2(Bucket=settings.bucket, Prefix=prefix)
-    return [obj["Key"] for obj in listing.get("Contents", [])]
-
-
 @pytest.fixture
 async def runtime(
-    app: FastAPI, db: Database, llm: LlmStandin, kb_s3: StorageSettings, embedder: MiniLMEmbedder
+    app: FastAPI,
+    db: Database,
+    llm: LlmStandin,
+    s3_settings: StorageSettings,
+    embedder: MiniLMEmbedder,
 ) -> AsyncIterator[Runtime]:
     """Nebius client pointed at the stand-in, the real MiniLM, moto S3, generous quotas."""
     ai = AISettings(provider="nebius", base_url=llm.base_url, retries=1, timeout_s=10)
     client = NebiusClient(ai)
     built = Runtime(
         ai=ai, limits=GENEROUS, embedder=embedder, provider=client,
-        store=ObjectStore(kb_s3), limiter=Limiter(db), fetch_policy=LOOPBACK_ONLY,
+        store=ObjectStore(s3_settings), limiter=Limiter(db), fetch_policy=LOOPBACK_ONLY,
     )  # fmt: skip
     install_runtime(app, built)
     yield built

@@ -6,19 +6,18 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
-import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 from psycopg import sql
 
 from app.core.db import Connection, Database
 from app.knowledge.storage import ObjectStore, StorageSettings, upload_key
 from app.privacy.catalog import load_catalog
 from tests.app.conftest import TenantFixture
+from tests.app.s3_fixtures import object_keys, s3_client, s3_settings
+
+__all__ = ["object_keys", "s3_client", "s3_settings"]  # re-exported for the test modules
 
 
 @dataclass
@@ -30,24 +29,6 @@ class Seeded:
     visitors: tuple[str, str]
     lead_email: str
     object_keys: list[str] = field(default_factory=list)
-
-
-@pytest.fixture(scope="module")
-def s3_settings() -> Iterator[StorageSettings]:
-    """A moto S3 server on a loopback ephemeral port with an empty upload bucket."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    settings = StorageSettings(
-        endpoint_url=f"http://{host}:{port}",
-        region="us-east-1",
-        bucket=f"uploads-{uuid.uuid4().hex[:8]}",
-        access_key="testing",
-        secret_key="testing",
-    )
-    _client(settings).create_bucket(Bucket=settings.bucket)
-    yield settings
-    server.stop()
 
 
 @pytest.fixture
@@ -64,16 +45,6 @@ async def seeded(db: Database, tenant: TenantFixture, store: ObjectStore) -> See
 async def other(db: Database, other_tenant: TenantFixture, store: ObjectStore) -> Seeded:
     """The same data in another tenant: what must stay untouched."""
     return await seed_tenant(db, other_tenant, store)
-
-
-def _client(settings: StorageSettings) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=settings.endpoint_url,
-        region_name=settings.region,
-        aws_access_key_id=settings.access_key.get_secret_value(),
-        aws_secret_access_key=settings.secret_key.get_secret_value(),
-    )
 
 
 def s3_env(settings: StorageSettings) -> dict[str, str]:
@@ -221,12 +192,6 @@ async def rows_mentioning(db: Database, needle: str) -> dict[str, int]:
             if row and row["n"]:
                 found[table] = int(row["n"])
     return found
-
-
-def object_keys(settings: StorageSettings, prefix: str) -> list[str]:
-    client = _client(settings)
-    listing = client.list_objects_v2(Bucket=settings.bucket, Prefix=prefix)
-    return [obj["Key"] for obj in listing.get("Contents", [])]
 
 
 async def _request(db: Database, tenant: TenantFixture) -> str:

@@ -17,14 +17,14 @@ from tests.app.kb_fixtures import (
     chat,
     embedder,
     ingest,
-    kb_s3,
     llm,
     make_widget_site,
     runtime,
+    s3_settings,
     widget_site,
 )
 
-__all__ = ["embedder", "kb_s3", "llm", "runtime", "widget_site"]
+__all__ = ["embedder", "llm", "runtime", "s3_settings", "widget_site"]
 pytestmark = pytest.mark.anyio
 
 FAQ = (

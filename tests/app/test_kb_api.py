@@ -21,17 +21,17 @@ from tests.app.kb_fixtures import (
     WidgetSite,
     embedder,
     ingest,
-    kb_s3,
     llm,
     object_keys,
     runtime,
+    s3_settings,
     upload,
     wait_for_job,
     widget_site,
 )
 from tests.conftest import REPO
 
-__all__ = ["embedder", "kb_s3", "llm", "runtime", "widget_site"]
+__all__ = ["embedder", "llm", "runtime", "s3_settings", "widget_site"]
 pytestmark = pytest.mark.anyio
 ELF = b"\x7fELF\x02\x01\x01" + bytes(300)
 
@@ -63,7 +63,7 @@ async def test_upload_keeps_the_original_under_the_tenant_prefix_and_embeds_it(
     widget_site: WidgetSite,
     *,
     runtime: Runtime,
-    kb_s3: StorageSettings,
+    s3_settings: StorageSettings,
     db: Database,
 ) -> None:
     pdf = make_pdf("Parking is free on Sundays")
@@ -78,13 +78,13 @@ async def test_upload_keeps_the_original_under_the_tenant_prefix_and_embeds_it(
     assert [(d["title"], d["content_type"], d["chunks"]) for d in docs] == [
         ("guide.pdf", "application/pdf", 1)
     ]
-    keys = object_keys(kb_s3, tenant_prefix(widget_site.tenant.id))
+    keys = object_keys(s3_settings, tenant_prefix(widget_site.tenant.id))
     assert keys == [f"{tenant_prefix(widget_site.tenant.id)}uploads/{docs[0]['id']}"]
     deleted = await client.delete(
         f"{widget_site.base}/knowledge/documents/{docs[0]['id']}", headers=widget_site.admin
     )
     assert deleted.status_code == 204
-    assert object_keys(kb_s3, tenant_prefix(widget_site.tenant.id)) == []
+    assert object_keys(s3_settings, tenant_prefix(widget_site.tenant.id)) == []
     async with db.tenant(widget_site.tenant.id) as conn:
         cur = await conn.execute(
             "SELECT actor, before, after FROM site_changes WHERE kind = 'knowledge' ORDER BY id"
@@ -115,7 +115,7 @@ async def test_refused_uploads_store_nothing(
     widget_site: WidgetSite,
     runtime: Runtime,
     db: Database,
-    kb_s3: StorageSettings,
+    s3_settings: StorageSettings,
     name: str,
     data: bytes,
     reason: str,
@@ -127,7 +127,7 @@ async def test_refused_uploads_store_nothing(
     assert await kb_rows(db, widget_site) == dict.fromkeys(
         ("kb_sources", "kb_documents", "kb_chunks", "kb_jobs"), 0
     )
-    assert object_keys(kb_s3, tenant_prefix(widget_site.tenant.id)) == []
+    assert object_keys(s3_settings, tenant_prefix(widget_site.tenant.id)) == []
 
 
 @pytest.mark.claim("VAL-3")
@@ -137,7 +137,7 @@ async def test_a_failed_database_write_leaves_no_object_behind(
     widget_site: WidgetSite,
     runtime: Runtime,
     db: Database,
-    kb_s3: StorageSettings,
+    s3_settings: StorageSettings,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     async def broken(*args: object, **kwargs: object) -> None:
@@ -146,7 +146,7 @@ async def test_a_failed_database_write_leaves_no_object_behind(
     monkeypatch.setattr(kb, "insert_source", broken)
     response = await upload(client, widget_site, "faq.txt", b"Opening hours are 9-17.")
     assert response.status_code == 500
-    assert object_keys(kb_s3, tenant_prefix(widget_site.tenant.id)) == []
+    assert object_keys(s3_settings, tenant_prefix(widget_site.tenant.id)) == []
     assert await kb_rows(db, widget_site) == dict.fromkeys(
         ("kb_sources", "kb_documents", "kb_chunks", "kb_jobs"), 0
     )
