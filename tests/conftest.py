@@ -1,4 +1,6 @@
-"""Suite-wide rules: every claim a test names must exist in claims.toml."""
+"""Suite-wide rules: every claim a test names must exist in claims.toml, and tests that boot
+containers or VMs run one after another on a single xdist worker (they share the CPU, the lab's
+lock and its caches) while the other workers run the rest."""
 
 from __future__ import annotations
 
@@ -12,8 +14,14 @@ pytest_plugins = ["infra.evidence.pytest_plugin"]  # last results for ./scripts/
 CLAIM_IDS = frozenset(c["id"] for c in tomllib.loads((REPO / "claims.toml").read_text())["claim"])
 
 
+MACHINE_MARKERS = ("lab", "vm", "machines")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A typo in a claim ID would silently prove nothing: refuse to run instead."""
+    for item in items:
+        if any(item.get_closest_marker(name) for name in MACHINE_MARKERS):
+            item.add_marker(pytest.mark.xdist_group("machines"))
     unknown = {
         (item.nodeid, claim_id)
         for item in items
