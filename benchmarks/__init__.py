@@ -1,1 +1,1 @@
-"""Benchmarks: `./scripts/bench NAME` runs `python -m benchmarks.NAME`; the last line is a summary."""
+"""Benchmarks: `./scripts/bench NAME` runs `python -m benchmarks.NAME`; last line: a summary."""

@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,6 +42,7 @@ from app.core.security import TokenIssuer, write_new_key
 from app.core.settings import Settings
 from app.core.tenancy import TenantId
 from app.sites import repository as sites
+from app.standins import bind_loopback
 from app.tenants import service as tenants
 from app.users.service import ensure_user
 
@@ -66,11 +66,7 @@ def bare_app() -> FastAPI:
 
 def serve(kind: str) -> None:
     """Child process: bind a free loopback port, print it, serve until terminated."""
-    # IPPROTO_TCP: asyncio then sets TCP_NODELAY on accepted connections, as it does for
-    # `uvicorn --host --port` in production. Without it, Nagle's algorithm holds each response
-    # body until the client's delayed ACK (~40 ms), which capped the bare server at ~700 req/s.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
+    sock = bind_loopback()  # names IPPROTO_TCP: TCP_NODELAY as in production (see its docstring)
     sock.listen(2048)  # connections wait in the backlog until uvicorn accepts them
     app = create_app(Settings(migrate_on_start=False)) if kind == "app" else bare_app()
     print(sock.getsockname()[1], flush=True)

@@ -48,7 +48,7 @@ VOCABULARY = tuple(
 
 
 def page_text(rng: random.Random, words: int) -> str:
-    sentences = []
+    sentences: list[str] = []
     while sum(len(s.split()) for s in sentences) < words:
         sentence = " ".join(rng.choice(VOCABULARY) for _ in range(rng.randint(8, 18)))
         sentences.append(sentence.capitalize() + ".")

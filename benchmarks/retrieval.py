@@ -50,7 +50,8 @@ NEAREST = (
 
 
 def unit(m: np.ndarray) -> np.ndarray:
-    return (m / np.linalg.norm(m, axis=-1, keepdims=True)).astype(np.float32)
+    normalised: np.ndarray = (m / np.linalg.norm(m, axis=-1, keepdims=True)).astype(np.float32)
+    return normalised
 
 
 def make_vectors(rng: np.random.Generator, tenants: int, per_tenant: int) -> np.ndarray:

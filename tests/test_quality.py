@@ -15,12 +15,12 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff_is_clean() -> None:
-    result = run("ruff", "check", "app", "infra", "inventories", "tests")
+    result = run("ruff", "check", "app", "infra", "inventories", "benchmarks", "tests")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_ruff_format_is_applied() -> None:
-    result = run("ruff", "format", "--check", "app", "infra", "inventories", "tests")
+    result = run("ruff", "format", "--check", "app", "infra", "inventories", "benchmarks", "tests")
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -29,6 +29,7 @@ from app.core.main import create_app
 from app.core.migrations import apply_migrations
 from app.core.security import write_new_key
 from app.core.settings import Settings
+from app.standins import base_url, bind_loopback
 from app.widget.demo import page_server, seed_demo
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,17 +37,6 @@ STATE = REPO / ".cache" / "app"
 DATABASE = "cloop"
 OIDC_STANDIN = REPO / "app" / "standins" / "oidc.py"
 DEV_EMAIL = "dev@example.com"
-
-
-def _bind(port: int) -> socket.socket:
-    """127.0.0.1:port, or any free port if that one is taken."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind(("127.0.0.1", port))
-    except OSError:
-        sock.bind(("127.0.0.1", 0))
-    return sock
 
 
 def _start_oidc_standin() -> tuple[subprocess.Popen[str] | None, dict[str, str]]:
@@ -82,10 +72,6 @@ async def _demo_sign_in(api: str) -> dict[str, str]:
         return pair
 
 
-def _origin(sock: socket.socket) -> str:
-    return "http://{}:{}".format(*sock.getsockname()[:2])
-
-
 def _banner(
     api: str, demo: str, state: Path, pair: dict[str, str] | None, problem: str | None
 ) -> str:
@@ -117,7 +103,7 @@ async def _serve(
     settings: Settings, sock: socket.socket, page_sock: socket.socket, state: Path, sign_in: bool
 ) -> None:
     """The API and the widget demo page, each on its own loopback origin, until interrupted."""
-    api, page = _origin(sock), _origin(page_sock)
+    api, page = base_url(sock), base_url(page_sock)
     demo = await seed_demo(settings, page)
     config = uvicorn.Config(create_app(settings), log_config=None, access_log=False)
     server, page_srv = uvicorn.Server(config), page_server(api, demo.token)
@@ -154,8 +140,9 @@ def main() -> int:
         postgres.prepare(DATABASE)
         asyncio.run(apply_migrations(postgres.owner_url(DATABASE)))
         standin, env = _start_oidc_standin()
-        sock, page_sock = _bind(args.port), _bind(args.demo_port)
-        api = _origin(sock)
+        sock = bind_loopback(args.port, any_if_taken=True)
+        page_sock = bind_loopback(args.demo_port, any_if_taken=True)
+        api = base_url(sock)
         os.environ.update(env)
         os.environ.setdefault("CLOOP_SIGNIN_PUBLIC_URL", api)
         os.environ.setdefault("CLOOP_SIGNIN_REDIRECT_URI", f"{api}/signin/callback")
