@@ -39,6 +39,7 @@ KEY = STATE_DIR / "id_ed25519"
 ALERTS_LOG = STATE_DIR / "alerts.jsonl"
 # The S3 stand-in accepts any key pair: fixed ones keep re-deploys free of changes.
 _HEADER = '"""Written by `lab up` (infra/lab/lab.py): the running lab\'s values."""\n\n'
+ACME_HOST = "acme-v02.api.letsencrypt.org"  # what pebble stands in for
 S3_CREDENTIALS = Credentials("cloop-lab-access", "cloop-lab-secret-not-a-secret")
 
 
@@ -251,25 +252,37 @@ def write_group_data(mirror_port: int, probe_port: int, alerts_port: int) -> Non
 def write_stack_data(stack: Stack) -> None:
     """The roles' lab values: S3 (db and app hosts) and ACME (edge) stand-ins under their real
     names, their ports allowed out."""
-    gateway = machine.SLIRP_GATEWAY
+    gateway, inv = machine.SLIRP_GATEWAY, lab_inventory()
     edge = {
         "acme_directory": standins.acme_directory(stack.acme),
         "acme_ca_bundle": str(stack.acme.ca_file),
         "nginx_listen_addresses": ["127.0.0.1", machine.SLIRP_GUEST],
     }
     common = {
-        "s3_endpoint_override": standins.s3_endpoint(lab_inventory(), stack.s3),
+        "s3_endpoint_override": standins.s3_endpoint(inv, stack.s3),
         "s3_ca_file": str(stack.s3.ca_file),
         "s3_access_key_override": S3_CREDENTIALS.access_key,
         "s3_secret_key_override": S3_CREDENTIALS.secret_key,
+        # each with the purpose of the endpoint it stands in for (the subprocessor data)
         "egress_extra": [
-            {"address": gateway, "port": stack.s3.port, "purpose": "lab S3 stand-in"},
-            {"address": gateway, "port": stack.acme.port, "purpose": "lab ACME stand-in"},
+            {
+                "address": gateway,
+                "port": stack.s3.port,
+                "purpose": _purpose(inv.data.object_storage.host),
+            },
+            {"address": gateway, "port": stack.acme.port, "purpose": _purpose(ACME_HOST)},
         ],
     }
     (GROUP_DATA / "edge.py").write_text(_HEADER + _assignments(edge))
     with (GROUP_DATA / "debian13.py").open("a") as out:
         out.write(_assignments(common))
+
+
+def _purpose(endpoint_host: str) -> str:
+    data = lab_inventory().data
+    return next(
+        ep.purpose for sp in data.subprocessors for ep in sp.endpoints if ep.host == endpoint_host
+    )
 
 
 def _assignments(values: dict[str, Any]) -> str:

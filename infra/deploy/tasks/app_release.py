@@ -7,7 +7,9 @@ The wheelhouse is built once per deploy run on the operator's machine
 """
 
 import io
+import tarfile
 from functools import cache
+from pathlib import Path
 
 from pyinfra.context import host, inventory
 from pyinfra.facts.files import File, Link
@@ -24,6 +26,17 @@ from infra.release.wheelhouse import Target, Wheelhouse, build
 def wheelhouse(target: Target) -> Wheelhouse:
     """One build per deploy run, whatever the number of app hosts."""
     return build(target)
+
+
+@cache
+def archive(path: Path) -> str:
+    """The wheelhouse as one tar file (`wheels/...`) next to it, made once per release."""
+    tar = path.with_suffix(".tar")
+    if not tar.exists():
+        with tarfile.open(tar.with_suffix(".partial"), "w") as out:
+            out.add(path, arcname="wheels")
+        tar.with_suffix(".partial").rename(tar)
+    return str(tar)
 
 
 release = wheelhouse(
@@ -113,10 +126,16 @@ systemd.service(
 )
 target = f"{root}/releases/{release.release_id}"
 if not host.get_fact(File, path=f"{target}/wheels/SHA256SUMS"):
-    files.sync(
+    # one archive, not a file-by-file sync: sshd allows two sessions per connection (hardening)
+    files.put(
         name=f"app: upload wheelhouse {release.release_id}",
-        src=str(release.path),
-        dest=f"{target}/wheels",
+        src=archive(release.path),
+        dest=f"{target}.tar",
+        mode="600",
+    )
+    server.shell(
+        name=f"app: unpack wheelhouse {release.release_id}",
+        commands=[f"mkdir -p {target} && tar -xf {target}.tar -C {target} && rm {target}.tar"],
     )
 live = host.get_fact(Link, path=f"{root}/current")
 server.shell(

@@ -21,6 +21,12 @@ env_name = environment_name(host.name)
 owner, app_role = host.data.postgres_owner_role, host.data.postgres_app_role
 
 apt.packages(name="postgres: installed", packages=host.data.postgres_packages, no_recommends=True)
+server.user(  # noqa: S604 - `shell` is the login shell, not a subprocess flag
+    name="postgres: the service account cannot log in",
+    user="postgres",
+    shell="/usr/sbin/nologin",
+    ensure_home=False,
+)
 settings = files.template(
     name="postgres: settings for this host",
     src=template("postgres/cloop.conf.j2"),
