@@ -18,6 +18,7 @@ CLAIM_IDS = frozenset(c["id"] for c in tomllib.loads((REPO / "claims.toml").read
 MACHINE_GROUPS = {"lab": "containers", "machines": "containers", "vm": "vm"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's loadgroup reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A typo in a claim ID would silently prove nothing: refuse to run instead."""
     for item in items:

@@ -7,7 +7,7 @@ reads it from REQUESTS_CA_BUNDLE.
 """
 
 from pyinfra.context import host
-from pyinfra.facts.files import File
+from pyinfra.facts.files import Link
 from pyinfra.operations import apt, files, server, systemd
 
 from infra.deploy import template
@@ -51,7 +51,7 @@ if ca_bundle:
 else:
     dropin = files.file(name="certbot: the public CAs only", path=ENV_DROPIN, present=False)
 systemd.daemon_reload(name="certbot: systemd reads the drop-in", _if=dropin.did_change)
-if not host.get_fact(File, path=f"{LIVE}/fullchain.pem"):
+if not host.get_fact(Link, path=f"{LIVE}/fullchain.pem"):  # certbot links into archive/
     env = f"REQUESTS_CA_BUNDLE={ca_bundle} " if ca_bundle else ""
     domains = " ".join(f"-d {name}" for name in host.data.edge_domains)
     server.shell(

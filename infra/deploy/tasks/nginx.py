@@ -6,7 +6,7 @@ link: a self-signed bootstrap certificate lets nginx start, certbot.py repoints 
 """
 
 from pyinfra.context import host, inventory
-from pyinfra.facts.files import File
+from pyinfra.facts.files import Link
 from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
@@ -25,7 +25,7 @@ default_site = files.link(
 )
 files.directory(name="nginx: ACME webroot", path=host.data.acme_webroot, mode="755")
 files.directory(name="nginx: certificate links", path=TLS_DIR, mode="755")
-if not host.get_fact(File, path=f"{TLS_DIR}/fullchain.pem"):
+if not host.get_fact(Link, path=f"{TLS_DIR}/fullchain.pem"):  # a link (bootstrap or ACME)
     server.shell(
         name="nginx: self-signed bootstrap certificate until ACME issues the real one",
         commands=[
