@@ -1,6 +1,4 @@
-"""Suite-wide rules: every claim a test names must exist in claims.toml, and tests that boot
-machines are grouped for xdist: the container tests run one after another on one worker (they
-share the lab's lock and caches), the qemu VM on another, and the remaining workers run the rest."""
+"""Suite-wide rules: every claim a test names must exist in claims.toml."""
 
 from __future__ import annotations
 
@@ -14,18 +12,8 @@ pytest_plugins = ["infra.evidence.pytest_plugin"]  # last results for ./scripts/
 CLAIM_IDS = frozenset(c["id"] for c in tomllib.loads((REPO / "claims.toml").read_text())["claim"])
 
 
-# marker -> xdist group of the tests that carry it
-MACHINE_GROUPS = {"lab": "containers", "machines": "containers", "vm": "vm"}
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's loadgroup reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A typo in a claim ID would silently prove nothing: refuse to run instead."""
-    for item in items:
-        for marker, group in MACHINE_GROUPS.items():
-            if item.get_closest_marker(marker):
-                item.add_marker(pytest.mark.xdist_group(group))
-                break
     unknown = {
         (item.nodeid, claim_id)
         for item in items

@@ -8,6 +8,7 @@ same id, so a re-deploy installs nothing.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import shutil
 import subprocess
@@ -76,8 +77,16 @@ def content_digest(wheel: Path) -> str:
 
 
 def build(target: Target | None = None, source: Path = REPO, cache: Path = CACHE) -> Wheelhouse:
-    """Build (or reuse) the wheelhouse of `source` for `target`; returns where it is."""
-    target = target or Target()
+    """Build (or reuse) the wheelhouse of `source` for `target`; returns where it is.
+
+    One build at a time per cache: the staging folder and the source's `build/` are shared."""
+    cache.mkdir(parents=True, exist_ok=True)
+    with (cache / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build(target or Target(), source, cache)
+
+
+def _build(target: Target, source: Path, cache: Path) -> Wheelhouse:
     staging = cache / "staging"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)

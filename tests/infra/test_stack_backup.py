@@ -31,8 +31,6 @@ from infra.deploy.secrets import scram_verifier
 from infra.standins.s3 import S3StandIn
 from tests.conftest import REPO
 
-pytestmark = pytest.mark.machines
-
 DB = {
     name: value
     for name, value in runpy.run_path(str(REPO / "inventories/group_data/db.py")).items()

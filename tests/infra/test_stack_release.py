@@ -25,8 +25,6 @@ from infra.release.wheelhouse import Wheelhouse, build
 from tests.infra.test_stack_app import APP, MAX_EXPOSURE
 from tests.infra.test_stack_backup import DB, db_image, render
 
-pytestmark = pytest.mark.machines
-
 ROOT = APP["app_root"]
 PASSWORDS = {DB["postgres_owner_role"]: secrets.token_urlsafe(24), DB["postgres_app_role"]: ""}
 PASSWORDS[DB["postgres_app_role"]] = secrets.token_urlsafe(24)
