@@ -290,11 +290,19 @@ def _assignments(values: dict[str, Any]) -> str:
 
 
 def down(out: Callable[[str], None] = print) -> None:
-    """Stop and remove everything the lab state records (and only that)."""
+    """Stop and remove everything the lab state records (and only that).
+
+    A host that fails to come down is reported and the rest is still removed; the first such
+    error is raised at the end so that the caller sees it."""
     recorded = state.read()
+    failures: list[machine.LabError] = []
     for name in sorted(recorded.get("hosts", {})):
         out(f"==> stopping {name}")
-        machine.destroy(name)
+        try:
+            machine.destroy(name)
+        except machine.LabError as exc:
+            out(f"error: {exc}")
+            failures.append(exc)
     recorded = state.read()
     for record in recorded.get("processes", []):
         out(f"==> stopping {record['what']} (pid {record['pid']})")
@@ -311,4 +319,6 @@ def down(out: Callable[[str], None] = print) -> None:
     state.STATE_FILE.unlink(missing_ok=True)
     inventory.state_path(INVENTORY).unlink(missing_ok=True)
     shutil.rmtree(GROUP_DATA, ignore_errors=True)
+    if failures:
+        raise failures[0]
     out("==> lab is down")

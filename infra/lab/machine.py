@@ -286,8 +286,10 @@ def destroy(name: str) -> None:
         if record["what"].endswith(f" {name}"):
             state.stop(record)
     root = HOSTS_DIR / name / "root"
-    if os.path.ismount(root):
-        run("umount", str(root), step="unmount root", host=name)
+    if os.path.ismount(root):  # stopping nspawn may have unmounted it meanwhile: check again
+        subprocess.run(["umount", str(root)], check=False, capture_output=True)
+        if os.path.ismount(root):
+            run("umount", str(root), step="unmount root", host=name)
     ns = netns_of(name)
     if Path(f"/run/netns/{ns}").exists():
         run("ip", "netns", "del", ns, step="delete namespace", host=name)
