@@ -51,7 +51,9 @@ def test_lynis_hardening_index(lab_up: lab.UpResult) -> None:
 @pytest.mark.claim("OPS-1")
 def test_second_deploy_changes_nothing(lab_up: lab.UpResult) -> None:
     again = deploy(lab.INVENTORY, STATE_DIR / "redeploy.log", [GROUP_DATA])
-    assert again.operations == lab_up.deploy.operations
+    # Fewer operations than the first run is expected: first-run-only steps (the bootstrap
+    # certificate, the first ACME order, uploading a new wheelhouse) are not planned again.
+    assert 0 < again.operations <= lab_up.deploy.operations
     assert again.changed == 0, again.log.read_text()[-3000:]
 
 
