@@ -162,8 +162,9 @@ def health(box: Container) -> str:
 
 @pytest.fixture(scope="module")
 def released(container: Container, wheelhouse: Wheelhouse) -> Container:
-    result = container.run(f"cloop-release {wheelhouse.release_id}")
-    assert f"release {wheelhouse.release_id} is live" in result.stdout
+    result = container.run(f"cloop-release {wheelhouse.release_id}", check=False)
+    journal = container.run("journalctl -u cloop-app.service --no-pager -n 40", check=False)
+    assert f"release {wheelhouse.release_id} is live" in result.stdout, journal.stdout
     return container
 
 
